@@ -1,0 +1,121 @@
+"""People and places: users (signed in by e-mail), institutions and staff memberships."""
+
+import zoneinfo
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("Unknown time zone: %(zone)s"), params={"zone": value})
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: Any) -> "User":
+        if not email:
+            raise ValueError("An e-mail address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who signs in: a guardian, a member of staff, or both."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField(_("e-mail address"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+
+class Institution(models.Model):
+    """A school, after-school club (SFO), care home or social institution of the municipality."""
+
+    class Kind(models.TextChoices):
+        SCHOOL = "school", _("School")
+        SFO = "sfo", _("After-school club")
+        CARE_HOME = "care_home", _("Care home")
+        SOCIAL = "social", _("Social institution")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.SCHOOL)
+    school_number = models.CharField(_("school number"), max_length=20, blank=True)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=settings.TIME_ZONE, validators=[validate_time_zone]
+    )
+    canteen_provider = models.CharField(
+        _("canteen provider"), max_length=200, blank=True, help_text=_("Shown on receipts.")
+    )
+    debt_limit_cents = models.BigIntegerField(
+        _("debt limit (minor units)"), default=settings.DEFAULT_DEBT_LIMIT_CENTS
+    )
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(debt_limit_cents__gte=0), name="institution_debt_limit_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Role(models.TextChoices):
+    CANTEEN = "canteen", _("Canteen staff")
+    TEACHER = "teacher", _("Teacher")
+    OFFICE = "office", _("Office staff")
+    FINANCE = "finance", _("Finance staff")
+    ADMIN = "admin", _("Administrator")
+
+
+class StaffMembership(models.Model):
+    """A staff role held at one institution: what a member of staff may see and do is scoped by it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+
+    class Meta:
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "institution", "role"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.institution}"

@@ -1,0 +1,147 @@
+"""Buffet sales. The extra balance pays, only when it covers the whole total [SK][PZ]."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import Institution, User
+from canteen.errors import CardBlocked, CategoryBlocked, DailyLimitExceeded
+from canteen.models import HolderCategoryBlock, Product, Sale, SaleLine
+from canteen.selectors import card_spent_today
+from cards.models import Card
+from cardsystem.errors import InvalidRequest
+from payments.errors import DebtLimitReached, InsufficientFunds
+from payments.ledger import Leg, holder_accounts_lock, movement_post, system_account
+from payments.models import LedgerAccount, LedgerTransaction
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product_id: int
+    quantity: int
+
+
+def card_refusal(*, card: Card) -> CardBlocked | DebtLimitReached | None:
+    """Why this card may not pay at all, judged by its status alone."""
+    if card.status == Card.Status.DEBT_BLOCKED:
+        return DebtLimitReached()
+    if card.status != Card.Status.ACTIVE:
+        return CardBlocked(_("The card is %(status)s.") % {"status": card.get_status_display().lower()})
+    if card.holder_id is None:
+        return CardBlocked(_("A staff card has no balance to pay with."))
+    return None
+
+
+def _priced_lines(*, institution: Institution, lines: Sequence[LineRequest]) -> list[tuple[Product, int]]:
+    wanted = {line.product_id for line in lines}
+    products = {
+        p.pk: p
+        for p in Product.objects.filter(pk__in=wanted, institution=institution, is_active=True).select_related(
+            "category"
+        )
+    }
+    missing = sorted(wanted - products.keys())
+    if missing:
+        raise InvalidRequest(
+            fields={"lines": [_("No product %(id)s is on sale here.") % {"id": pk} for pk in missing]}
+        )
+    return [(products[line.product_id], line.quantity) for line in lines]
+
+
+def purchase_create(
+    *,
+    institution: Institution,
+    card: Card | None,
+    lines: Sequence[LineRequest],
+    payment: str = Sale.Payment.CARD,
+    place: str = "",
+    terminal_id: int | None = None,
+    sold_by: User | None = None,
+    cashier_card: Card | None = None,
+) -> Sale:
+    """Sell the lines at the institution's buffet, paid from the card's extra balance or in cash.
+
+    Runs inside the caller's transaction when there is one (the API's idempotency wraps it).
+    """
+    if not lines:
+        raise InvalidRequest(fields={"lines": [_("At least one line is needed.")]})
+    if any(line.quantity < 1 for line in lines):
+        raise InvalidRequest(fields={"lines": [_("Every quantity must be at least 1.")]})
+    priced = _priced_lines(institution=institution, lines=lines)
+    total = sum(product.price_cents * quantity for product, quantity in priced)
+
+    with transaction.atomic(savepoint=False):
+        if payment == Sale.Payment.CASH:
+            txn = movement_post(
+                kind=LedgerTransaction.Kind.CASH_SALE,
+                legs=[
+                    Leg(system_account(kind=LedgerAccount.Kind.CASH, institution=institution), -total),
+                    Leg(system_account(kind=LedgerAccount.Kind.REVENUE, institution=institution), total),
+                ],
+                institution=institution,
+                created_by=sold_by,
+            )
+            sale = Sale.objects.create(
+                institution=institution,
+                place=place,
+                terminal_id=terminal_id,
+                card=card,
+                holder_id=card.holder_id if card else None,
+                payment=payment,
+                total_cents=total,
+                sold_by=sold_by,
+                cashier_card=cashier_card,
+                ledger_transaction=txn,
+            )
+        else:
+            if card is None:
+                raise InvalidRequest(fields={"uid": [_("A card payment needs a card.")]})
+            refusal = card_refusal(card=card)
+            if refusal is not None:
+                raise refusal
+            assert card.holder is not None
+            codes = {product.category.code for product, _quantity in priced}
+            if HolderCategoryBlock.objects.filter(holder_id=card.holder_id, category_code__in=codes).exists():
+                raise CategoryBlocked()
+            accounts = holder_accounts_lock(holder_id=card.holder_id)
+            if accounts.main.floor_cents < 0 and accounts.main.balance_cents <= accounts.main.floor_cents:
+                raise DebtLimitReached()
+            if card.daily_limit_cents is not None:
+                spent = card_spent_today(card=card, zone=card.holder.institution.zone)
+                if spent + total > card.daily_limit_cents:
+                    raise DailyLimitExceeded()
+            if accounts.extra.balance_cents < total:
+                raise InsufficientFunds()
+            txn = movement_post(
+                kind=LedgerTransaction.Kind.SALE,
+                legs=[
+                    Leg(accounts.extra, -total),
+                    Leg(system_account(kind=LedgerAccount.Kind.REVENUE, institution=institution), total),
+                ],
+                institution=institution,
+                created_by=sold_by,
+                accounts_locked=True,
+            )
+            sale = Sale.objects.create(
+                institution=institution,
+                place=place,
+                terminal_id=terminal_id,
+                card=card,
+                holder_id=card.holder_id,
+                payment=payment,
+                total_cents=total,
+                extra_after_cents=accounts.extra.balance_cents,
+                main_after_cents=accounts.main.balance_cents,
+                sold_by=sold_by,
+                cashier_card=cashier_card,
+                ledger_transaction=txn,
+            )
+        SaleLine.objects.bulk_create(
+            [
+                SaleLine(sale=sale, product=product, name=product.name, unit_price_cents=product.price_cents, quantity=qty)
+                for product, qty in priced
+            ]
+        )
+    return sale

@@ -1,0 +1,118 @@
+"""Cardholders, their guardians, and the chip cards they carry."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Institution, User
+
+
+class PriceCategory(models.Model):
+    """The meal price category of a cardholder, e.g. grades 1–4 or low-income grades 5–9 [SL]."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        verbose_name = _("price category")
+        verbose_name_plural = _("price categories")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Cardholder(models.Model):
+    """A pupil, resident, or guardian with a card of their own; owns a main and an extra balance."""
+
+    name = models.CharField(_("name"), max_length=200)
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="cardholders", verbose_name=_("institution")
+    )
+    group = models.CharField(_("group or class"), max_length=40, blank=True)
+    photo = models.ImageField(_("photo"), upload_to="photos/", blank=True)
+    allergy_note = models.CharField(_("allergy or diet note"), max_length=300, blank=True)
+    price_category = models.ForeignKey(
+        PriceCategory, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("price category")
+    )
+    guardians = models.ManyToManyField(User, through="Guardianship", related_name="wards", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("cardholder")
+        verbose_name_plural = _("cardholders")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["institution", "group"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Guardianship(models.Model):
+    guardian = models.ForeignKey(User, on_delete=models.CASCADE, related_name="guardianships")
+    holder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="guardianships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["guardian", "holder"], name="guardianship_unique")]
+
+
+class Card(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        BLOCKED = "blocked", _("Blocked")
+        DEBT_BLOCKED = "debt_blocked", _("Blocked for debt")
+        REPLACED = "replaced", _("Replaced")
+        LOST = "lost", _("Lost")
+        RETURNED = "returned", _("Returned")
+
+    class Kind(models.TextChoices):
+        REGULAR = "regular", _("Regular")
+        TEACHER = "teacher", _("Teacher")
+        CASHIER = "cashier", _("Cashier")
+        LOANER = "loaner", _("Loaner")
+
+    uid = models.CharField(_("chip UID"), max_length=20, unique=True, help_text=_("Upper-case hex."))
+    number = models.CharField(_("printed number"), max_length=20, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.REGULAR)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(_("reason for the status"), max_length=200, blank=True)
+    holder = models.ForeignKey(
+        Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="cards"
+    )
+    staff_user = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff_cards",
+        help_text=_("The member of staff a teacher or cashier card belongs to."),
+    )
+    daily_limit_cents = models.BigIntegerField(_("daily limit (minor units)"), null=True, blank=True)
+    activation_code = models.CharField(_("activation code"), max_length=40, blank=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("card")
+        verbose_name_plural = _("cards")
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(daily_limit_cents__isnull=True) | models.Q(daily_limit_cents__gte=0),
+                name="card_daily_limit_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind__in=["regular", "loaner"], holder__isnull=False)
+                    | models.Q(kind__in=["teacher", "cashier"], staff_user__isnull=False)
+                ),
+                name="card_belongs_to_holder_or_staff",
+            ),
+            models.CheckConstraint(condition=~models.Q(uid=""), name="card_uid_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == self.Status.ACTIVE

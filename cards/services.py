@@ -1,0 +1,60 @@
+from django.db import transaction
+
+from accounts.models import Institution, User
+from cards.models import Card, Cardholder, Guardianship, PriceCategory
+from cards.uids import normalize_uid
+
+
+def holder_create(
+    *,
+    name: str,
+    institution: Institution,
+    group: str = "",
+    allergy_note: str = "",
+    price_category: PriceCategory | None = None,
+) -> Cardholder:
+    """A new cardholder. Its ledger accounts are opened by payments' `holder_accounts_open`."""
+    return Cardholder.objects.create(
+        name=name,
+        institution=institution,
+        group=group,
+        allergy_note=allergy_note,
+        price_category=price_category,
+    )
+
+
+def guardianship_create(*, guardian: User, holder: Cardholder) -> Guardianship:
+    guardianship, _created = Guardianship.objects.get_or_create(guardian=guardian, holder=holder)
+    return guardianship
+
+
+@transaction.atomic
+def card_issue(
+    *,
+    uid: str,
+    number: str,
+    holder: Cardholder | None = None,
+    staff_user: User | None = None,
+    kind: str = Card.Kind.REGULAR,
+    activation_code: str = "",
+) -> Card:
+    return Card.objects.create(
+        uid=normalize_uid(uid),
+        number=number,
+        holder=holder,
+        staff_user=staff_user,
+        kind=kind,
+        activation_code=activation_code,
+    )
+
+
+def card_block(*, card: Card, reason: str = "") -> Card:
+    """Block a card: it buys nothing until reopened (a replaced card cannot be reopened)."""
+    with transaction.atomic():
+        locked = Card.objects.select_for_update().get(pk=card.pk)
+        if locked.status == Card.Status.ACTIVE:
+            locked.status = Card.Status.BLOCKED
+            locked.status_reason = reason
+            locked.save(update_fields=["status", "status_reason"])
+    card.refresh_from_db()
+    return card

@@ -1,0 +1,39 @@
+"""The base of every business-rule error.
+
+Services raise subclasses with a stable `code`; the API turns them into
+`{"error": {"code", "message"}}` with the subclass's HTTP status, and pages show the message.
+"""
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "domain_error"
+    status: ClassVar[int] = 409
+    default_message: ClassVar[str] = "The request breaks a business rule."
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None) -> None:
+        self.message = message or str(self.default_message)
+        self.fields = fields
+        super().__init__(self.message)
+
+    def as_body(self) -> dict[str, Any]:
+        """The API's error body (API.md)."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            error["fields"] = self.fields
+        return {"error": error}
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = "Not found."
+
+
+class InvalidRequest(DomainError):
+    """Input that is well-formed but names things that do not exist or are not the caller's."""
+
+    code = "invalid_request"
+    status = 400
+    default_message = "The request is not valid."

@@ -1,0 +1,72 @@
+"""Exactly-once money-moving requests: one answer per (caller, Idempotency-Key).
+
+The answer is stored in the same transaction as the movement, so a crash leaves either both or
+neither. Two requests racing with one key: the second blocks on the unique index until the first
+commits, fails, rolls back its own movement and replays the first answer. Domain refusals
+(409s) are stored too, so a retry gets the same answer.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from cardsystem.errors import DomainError
+from payments.errors import IdempotencyKeyReused
+from payments.models import IdempotencyRecord
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def request_fingerprint(*, method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path} {canonical}".encode()).hexdigest()
+
+
+def _stored_answer(*, caller: str, key: str, fingerprint: str) -> Answer | None:
+    record = IdempotencyRecord.objects.filter(caller=caller, key=key).only("fingerprint", "status_code", "body").first()
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    return record.status_code, record.body
+
+
+def idempotent_run(*, caller: str, key: str | None, fingerprint: str, run: Callable[[], Answer]) -> Answer:
+    """Run `run` in one durable transaction, at most once per (caller, key); answer as it first did."""
+    if key is None:
+        try:
+            with transaction.atomic(durable=True):
+                return run()
+        except DomainError as error:
+            return error.status, error.as_body()
+
+    stored = _stored_answer(caller=caller, key=key, fingerprint=fingerprint)
+    if stored is not None:
+        return stored
+    try:
+        with transaction.atomic(durable=True):
+            status, body = run()
+            IdempotencyRecord.objects.create(
+                caller=caller, key=key, fingerprint=fingerprint, status_code=status, body=body
+            )
+        return status, body
+    except IntegrityError:
+        # Another request with this key committed first: its movement stands, ours rolled back.
+        stored = _stored_answer(caller=caller, key=key, fingerprint=fingerprint)
+        if stored is None:
+            raise
+        return stored
+    except DomainError as error:
+        IdempotencyRecord.objects.bulk_create(
+            [
+                IdempotencyRecord(
+                    caller=caller, key=key, fingerprint=fingerprint, status_code=error.status, body=error.as_body()
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        stored = _stored_answer(caller=caller, key=key, fingerprint=fingerprint)
+        return stored if stored is not None else (error.status, error.as_body())

@@ -1,0 +1,139 @@
+"""The only module that writes ledger rows or balances.
+
+A movement is one `LedgerTransaction` with entries that sum to zero. Cardholder accounts are
+locked (SELECT ... FOR UPDATE, in primary-key order so two movements never deadlock), their
+balances re-read under the lock, checked against their floors, and updated with F() expressions.
+System accounts are never locked or updated: their balance is the sum of their entries.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+
+from accounts.models import Institution, User
+from cards.models import Cardholder
+from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariantBroken
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+
+Kind = LedgerAccount.Kind
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: LedgerAccount
+    amount_cents: int
+
+
+@dataclass
+class HolderAccounts:
+    main: LedgerAccount
+    extra: LedgerAccount
+
+
+def holder_accounts_open(*, holder: Cardholder) -> HolderAccounts:
+    """Open a new cardholder's main and extra accounts (idempotent)."""
+    floor = -holder.institution.debt_limit_cents
+    main, _ = LedgerAccount.objects.get_or_create(holder=holder, kind=Kind.MAIN, defaults={"floor_cents": floor})
+    extra, _ = LedgerAccount.objects.get_or_create(holder=holder, kind=Kind.EXTRA)
+    return HolderAccounts(main=main, extra=extra)
+
+
+def holder_accounts_lock(*, holder_id: int) -> HolderAccounts:
+    """Lock a cardholder's accounts for the rest of the transaction and read their balances."""
+    if not connection.in_atomic_block:
+        raise LedgerInvariantBroken("Accounts can only be locked inside a transaction")
+    accounts = {a.kind: a for a in LedgerAccount.objects.select_for_update().filter(holder_id=holder_id).order_by("pk")}
+    return HolderAccounts(main=accounts[Kind.MAIN], extra=accounts[Kind.EXTRA])
+
+
+def holder_accounts_get(*, holder_id: int) -> HolderAccounts:
+    """Read a cardholder's balances without locking (for display)."""
+    accounts = {a.kind: a for a in LedgerAccount.objects.filter(holder_id=holder_id)}
+    return HolderAccounts(main=accounts[Kind.MAIN], extra=accounts[Kind.EXTRA])
+
+
+_system_accounts: dict[tuple[str, int | None], LedgerAccount] = {}
+
+
+def system_account(*, kind: str, institution: Institution | None = None) -> LedgerAccount:
+    """A system account, created on first use; remembered per process since it never changes."""
+    cache_key = (kind, institution.pk if institution else None)
+    account = _system_accounts.get(cache_key)
+    if account is None:
+        account, _ = LedgerAccount.objects.get_or_create(kind=kind, institution=institution, holder=None)
+        _system_accounts[cache_key] = account
+    return account
+
+
+def system_account_cache_clear() -> None:
+    _system_accounts.clear()
+
+
+def movement_post(
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    institution: Institution | None = None,
+    created_by: User | None = None,
+    reason: str = "",
+    accounts_locked: bool = False,
+) -> LedgerTransaction:
+    """Record one balanced movement and update the cardholder balances it touches.
+
+    With `accounts_locked` the caller promises it locked every cardholder account of the legs
+    with `holder_accounts_lock` in this transaction (and checked what it needed under the lock);
+    otherwise they are locked here. Raises InsufficientFunds or DebtLimitReached, before any write,
+    if a balance would fall below its floor; the database's check constraint is the backstop.
+    """
+    if not connection.in_atomic_block:
+        raise LedgerInvariantBroken("A movement must run inside a transaction")
+    if len(legs) < 2 or sum(leg.amount_cents for leg in legs) != 0:
+        raise LedgerInvariantBroken(f"Legs must be two or more and sum to zero: {legs!r}")
+    if any(leg.amount_cents == 0 for leg in legs):
+        raise LedgerInvariantBroken("A leg of zero moves nothing")
+
+    holder_legs = [leg for leg in legs if leg.account.holder_id is not None]
+    if holder_legs and not accounts_locked:
+        ids = sorted({leg.account.pk for leg in holder_legs})
+        fresh = {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        for leg in holder_legs:
+            leg.account.balance_cents = fresh[leg.account.pk].balance_cents
+            leg.account.floor_cents = fresh[leg.account.pk].floor_cents
+
+    for leg in holder_legs:
+        account = leg.account
+        if account.balance_cents + leg.amount_cents < account.floor_cents:
+            if account.kind == Kind.MAIN and account.floor_cents < 0:
+                raise DebtLimitReached()
+            raise InsufficientFunds()
+
+    txn = LedgerTransaction.objects.create(
+        kind=kind, institution=institution, created_by=created_by, reason=reason
+    )
+    entries = []
+    for leg in legs:
+        balance_after = None
+        if leg.account.holder_id is not None:
+            leg.account.balance_cents += leg.amount_cents
+            balance_after = leg.account.balance_cents
+        entries.append(
+            LedgerEntry(
+                transaction=txn, account=leg.account, amount_cents=leg.amount_cents, balance_after_cents=balance_after
+            )
+        )
+    LedgerEntry.objects.bulk_create(entries)
+    for leg in holder_legs:
+        LedgerAccount.objects.filter(pk=leg.account.pk).update(balance_cents=F("balance_cents") + leg.amount_cents)
+    return txn
+
+
+def opening_balance_post(*, account: LedgerAccount, amount_cents: int, reason: str) -> LedgerTransaction:
+    """Credit a cardholder balance from the corrections account (demo data, migrations from old systems)."""
+    with transaction.atomic(savepoint=False):
+        return movement_post(
+            kind=LedgerTransaction.Kind.OPENING,
+            legs=[Leg(account, amount_cents), Leg(system_account(kind=Kind.CORRECTIONS), -amount_cents)],
+            reason=reason,
+        )

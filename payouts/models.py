@@ -1,0 +1,1 @@
+"""Refund requests and payout batches (NemKonto, SEPA) arrive with the back-office work."""

@@ -1,0 +1,146 @@
+"""The terminal API (API.md): scans, products and purchases, authenticated by terminal token."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from canteen.selectors import product_list_for_institution
+from canteen.services import LineRequest, purchase_create
+from cards.models import Card
+from cards.selectors import card_get_by_uid
+from cardsystem.errors import DomainError, InvalidRequest
+from cardsystem.money import cents_to_str, currency
+from payments.idempotency import idempotent_run, request_fingerprint
+from terminals import serializers as s
+from terminals.authentication import IsTerminal, TerminalTokenAuthentication
+from terminals.models import Terminal
+from terminals.presenters import purchase_body, scan_body
+from terminals.services import scan_record
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="1–64 characters; the same key and body answer as the first time and move no money twice.",
+)
+
+
+class InvalidUidError(DomainError):
+    code = "invalid_uid"
+    status = 400
+    default_message = "The UID must be 4, 7 or 10 bytes of hex digits."
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_request"
+    status = 400
+    default_message = "The Idempotency-Key header must be 1 to 64 characters."
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(s.ErrorOutput) for code in codes}
+
+
+class TerminalApiView(APIView):
+    authentication_classes = [TerminalTokenAuthentication]
+    permission_classes = [IsTerminal]
+
+    def terminal(self, request: Request) -> Terminal:
+        assert isinstance(request.auth, Terminal)
+        return request.auth
+
+
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 64:
+        raise InvalidIdempotencyKey()
+    return key
+
+
+class ScanApi(TerminalApiView):
+    @extend_schema(
+        operation_id="terminal_scan",
+        request=s.ScanInput,
+        responses={200: s.ScanOutput, **errors(400, 401, 404)},
+        summary="Report a card read; the terminal's staff screen shows the cardholder.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.ScanInput(data=request.data)
+        if not serializer.is_valid():
+            if set(serializer.errors) == {"uid"}:
+                raise InvalidUidError(fields={"uid": [str(e) for e in serializer.errors["uid"]]})
+            serializer.is_valid(raise_exception=True)
+        result = scan_record(terminal=self.terminal(request), uid=serializer.validated_data["uid"])
+        return Response(scan_body(result))
+
+
+class ProductListApi(TerminalApiView):
+    @extend_schema(operation_id="terminal_products", responses={200: s.ProductListOutput, **errors(401)})
+    def get(self, request: Request) -> Response:
+        products = product_list_for_institution(institution=self.terminal(request).institution)
+        return Response(
+            {
+                "currency": currency(),
+                "products": [
+                    {"id": p.pk, "name": p.name, "category": p.category.code, "price": cents_to_str(p.price_cents)}
+                    for p in products
+                ],
+            }
+        )
+
+
+class PurchaseApi(TerminalApiView):
+    @extend_schema(
+        operation_id="terminal_purchase",
+        request=s.PurchaseInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.PurchaseOutput, **errors(400, 401, 404, 409, 422)},
+        summary="Sell at the buffet: from the card's extra balance, or record a cash sale.",
+    )
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        data = validated(s.PurchaseInput, request.data)
+        terminal = self.terminal(request)
+
+        def run() -> tuple[int, dict[str, Any]]:
+            card = card_get_by_uid(uid=data["uid"]) if data.get("uid") else None
+            cashier_card = _cashier_card(data.get("cashier_uid"))
+            sale = purchase_create(
+                institution=terminal.institution,
+                card=card,
+                lines=[LineRequest(product_id=line["product"], quantity=line["quantity"]) for line in data["lines"]],
+                payment=data["payment"],
+                place=terminal.name,
+                terminal_id=terminal.pk,
+                sold_by=cashier_card.staff_user if cashier_card else None,
+                cashier_card=cashier_card,
+            )
+            return 201, purchase_body(sale)
+
+        fingerprint = request_fingerprint(method="POST", path=request.path, body=request.data)
+        status, body = idempotent_run(caller=f"terminal:{terminal.pk}", key=key, fingerprint=fingerprint, run=run)
+        return Response(body, status=status)
+
+
+def _cashier_card(uid: str | None) -> Card | None:
+    if uid is None:
+        return None
+    card = card_get_by_uid(uid=uid)
+    if card.kind != Card.Kind.CASHIER or card.status != Card.Status.ACTIVE:
+        raise InvalidRequest(fields={"cashier_uid": ["Not an active cashier card."]})
+    return card
+
+

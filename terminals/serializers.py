@@ -1,0 +1,119 @@
+"""Shapes of the terminal API (API.md). Input serializers validate; output ones document."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from canteen.models import Sale
+from cards.uids import InvalidUid, normalize_uid
+
+
+class StrictSerializer(serializers.Serializer[Any]):
+    """Refuses fields it does not know, so a misspelt field is an error rather than ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class UidField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        try:
+            return normalize_uid(text)
+        except InvalidUid as error:
+            raise serializers.ValidationError(str(error), code="invalid_uid") from error
+
+
+class ScanInput(StrictSerializer):
+    uid = UidField()
+
+
+class PurchaseLineInput(StrictSerializer):
+    product = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=99)
+
+
+class PurchaseInput(StrictSerializer):
+    uid = UidField(required=False)
+    lines = PurchaseLineInput(many=True, allow_empty=False, max_length=50)
+    payment = serializers.ChoiceField(choices=Sale.Payment.choices, default=Sale.Payment.CARD)
+    cashier_uid = UidField(required=False, help_text="A cashier card recording who took the cash.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("payment") == Sale.Payment.CARD and not attrs.get("uid"):
+            raise serializers.ValidationError({"uid": ["A card payment needs the card's UID."]})
+        return attrs
+
+
+class MoneyField(serializers.CharField):
+    """Documentation only: money is a decimal string with two places."""
+
+
+class CardOutput(serializers.Serializer[Any]):
+    number = serializers.CharField()
+    status = serializers.CharField()
+
+
+class HolderOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    group = serializers.CharField()
+    institution = serializers.CharField()
+    photo_url = serializers.CharField(allow_null=True)
+    allergies = serializers.CharField()
+
+
+class BalancesOutput(serializers.Serializer[Any]):
+    main = MoneyField()
+    extra = MoneyField()
+
+
+class ScanOutput(serializers.Serializer[Any]):
+    card = CardOutput()
+    holder = HolderOutput(allow_null=True)
+    balances = BalancesOutput(allow_null=True)
+    currency = serializers.CharField()
+    daily_limit = MoneyField(allow_null=True)
+    spent_today = MoneyField()
+    can_buy = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    meal_today = serializers.DictField(allow_null=True)
+
+
+class ProductOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    category = serializers.CharField()
+    price = MoneyField()
+
+
+class ProductListOutput(serializers.Serializer[Any]):
+    currency = serializers.CharField()
+    products = ProductOutput(many=True)
+
+
+class PurchaseOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    receipt_number = serializers.CharField()
+    total = MoneyField()
+    currency = serializers.CharField()
+    balances = BalancesOutput(allow_null=True)
+    receipt_url = serializers.CharField()
+
+
+class ErrorDetail(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ErrorOutput(serializers.Serializer[Any]):
+    error = ErrorDetail()

@@ -1,0 +1,10 @@
+"""Staff screens. Replaced by the till screen work."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+@login_required
+def till_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "base.html")

@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests needing services are marked and skipped without them, failed in CI."""
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from payments.ledger import system_account_cache_clear
+
+# Playwright's sync API runs an event loop in the main thread; Django would refuse the ORM there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REQUIRE_ALL = os.environ.get("REQUIRE_ALL_TESTS") == "1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The default hasher takes over a second per call on small machines.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _missing(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if item.get_closest_marker("redis") and not settings.REDIS_URL:
+        return "needs Redis: set REDIS_URL=redis://..."
+    if item.get_closest_marker("browser") and not os.path.exists(CHROMIUM):
+        return "needs Chromium: apt-get install chromium"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = _missing(item)
+    if reason:
+        if REQUIRE_ALL:
+            pytest.fail(f"REQUIRE_ALL_TESTS is set but this test {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_system_accounts() -> Iterator[None]:
+    # System account ids are cached per process; each test's database starts empty.
+    system_account_cache_clear()
+    yield
+    system_account_cache_clear()
