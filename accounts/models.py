@@ -1,7 +1,7 @@
 """People and places: users (signed in by e-mail), institutions and staff memberships."""
 
 import zoneinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -45,9 +45,9 @@ class User(AbstractUser):
     full_name = models.CharField(_("full name"), max_length=200, blank=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()  # type: ignore[misc]
+    objects = UserManager()  # type: ignore[assignment,misc]
 
     class Meta:
         verbose_name = _("user")
@@ -75,16 +75,16 @@ class Institution(models.Model):
     canteen_provider = models.CharField(
         _("canteen provider"), max_length=200, blank=True, help_text=_("Shown on receipts.")
     )
-    debt_limit_cents = models.BigIntegerField(
-        _("debt limit (minor units)"), default=settings.DEFAULT_DEBT_LIMIT_CENTS
-    )
+    debt_limit_cents = models.BigIntegerField(_("debt limit (minor units)"), default=settings.DEFAULT_DEBT_LIMIT_CENTS)
 
     class Meta:
         verbose_name = _("institution")
         verbose_name_plural = _("institutions")
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(debt_limit_cents__gte=0), name="institution_debt_limit_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(debt_limit_cents__gte=0), name="institution_debt_limit_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -54,6 +54,9 @@ class HolderCategoryBlock(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["holder", "category_code"], name="category_block_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.holder} · {self.category_code}"
+
 
 def new_receipt_token() -> str:
     return secrets.token_urlsafe(16)
@@ -110,6 +113,9 @@ class SaleLine(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(quantity__gt=0), name="sale_line_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
 
     @property
     def line_total_cents(self) -> int:

@@ -17,9 +17,9 @@ def day_start(*, zone: ZoneInfo, at: dt.datetime | None = None) -> dt.datetime:
 
 def card_spent_today(*, card: Card, zone: ZoneInfo) -> int:
     """What the card paid today (card payments only: cash is the pupil's own money)."""
-    total = Sale.objects.filter(
-        card=card, payment=Sale.Payment.CARD, created_at__gte=day_start(zone=zone)
-    ).aggregate(total=Sum("total_cents"))["total"]
+    total = Sale.objects.filter(card=card, payment=Sale.Payment.CARD, created_at__gte=day_start(zone=zone)).aggregate(
+        total=Sum("total_cents")
+    )["total"]
     return int(total or 0)
 
 

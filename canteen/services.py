@@ -44,9 +44,7 @@ def _priced_lines(*, institution: Institution, lines: Sequence[LineRequest]) -> 
     }
     missing = sorted(wanted - products.keys())
     if missing:
-        raise InvalidRequest(
-            fields={"lines": [_("No product %(id)s is on sale here.") % {"id": pk} for pk in missing]}
-        )
+        raise InvalidRequest(fields={"lines": [_("No product %(id)s is on sale here.") % {"id": pk} for pk in missing]})
     return [(products[line.product_id], line.quantity) for line in lines]
 
 
@@ -63,7 +61,8 @@ def purchase_create(
 ) -> Sale:
     """Sell the lines at the institution's buffet, paid from the card's extra balance or in cash.
 
-    Runs inside the caller's transaction when there is one (the API's idempotency wraps it).
+    Nested in the caller's transaction when there is one (the API's idempotency record joins it);
+    a refusal rolls back only this sale.
     """
     if not lines:
         raise InvalidRequest(fields={"lines": [_("At least one line is needed.")]})
@@ -72,7 +71,7 @@ def purchase_create(
     priced = _priced_lines(institution=institution, lines=lines)
     total = sum(product.price_cents * quantity for product, quantity in priced)
 
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic():
         if payment == Sale.Payment.CASH:
             txn = movement_post(
                 kind=LedgerTransaction.Kind.CASH_SALE,
@@ -101,15 +100,16 @@ def purchase_create(
             refusal = card_refusal(card=card)
             if refusal is not None:
                 raise refusal
-            assert card.holder is not None
+            holder = card.holder
+            assert holder is not None  # card_refusal refuses staff cards
             codes = {product.category.code for product, _quantity in priced}
-            if HolderCategoryBlock.objects.filter(holder_id=card.holder_id, category_code__in=codes).exists():
+            if HolderCategoryBlock.objects.filter(holder=holder, category_code__in=codes).exists():
                 raise CategoryBlocked()
-            accounts = holder_accounts_lock(holder_id=card.holder_id)
+            accounts = holder_accounts_lock(holder_id=holder.pk)
             if accounts.main.floor_cents < 0 and accounts.main.balance_cents <= accounts.main.floor_cents:
                 raise DebtLimitReached()
             if card.daily_limit_cents is not None:
-                spent = card_spent_today(card=card, zone=card.holder.institution.zone)
+                spent = card_spent_today(card=card, zone=holder.institution.zone)
                 if spent + total > card.daily_limit_cents:
                     raise DailyLimitExceeded()
             if accounts.extra.balance_cents < total:
@@ -129,7 +129,7 @@ def purchase_create(
                 place=place,
                 terminal_id=terminal_id,
                 card=card,
-                holder_id=card.holder_id,
+                holder=holder,
                 payment=payment,
                 total_cents=total,
                 extra_after_cents=accounts.extra.balance_cents,
@@ -140,7 +140,9 @@ def purchase_create(
             )
         SaleLine.objects.bulk_create(
             [
-                SaleLine(sale=sale, product=product, name=product.name, unit_price_cents=product.price_cents, quantity=qty)
+                SaleLine(
+                    sale=sale, product=product, name=product.name, unit_price_cents=product.price_cents, quantity=qty
+                )
                 for product, qty in priced
             ]
         )

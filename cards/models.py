@@ -55,6 +55,9 @@ class Guardianship(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["guardian", "holder"], name="guardianship_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.guardian} → {self.holder}"
+
 
 class Card(models.Model):
     class Status(models.TextChoices):
@@ -76,9 +79,7 @@ class Card(models.Model):
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.REGULAR)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(_("reason for the status"), max_length=200, blank=True)
-    holder = models.ForeignKey(
-        Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="cards"
-    )
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, null=True, blank=True, related_name="cards")
     staff_user = models.ForeignKey(
         User,
         on_delete=models.PROTECT,

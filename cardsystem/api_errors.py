@@ -10,9 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from cardsystem.errors import DomainError
 
 
-def error_response(
-    code: str, message: str, http_status: int, fields: dict[str, Any] | None = None
-) -> Response:
+def error_response(code: str, message: str, http_status: int, fields: dict[str, Any] | None = None) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields

@@ -6,11 +6,13 @@ Services raise subclasses with a stable `code`; the API turns them into
 
 from typing import Any, ClassVar
 
+from django.utils.functional import Promise
+
 
 class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = 409
-    default_message: ClassVar[str] = "The request breaks a business rule."
+    default_message: ClassVar[str | Promise] = "The request breaks a business rule."
 
     def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None) -> None:
         self.message = message or str(self.default_message)

@@ -62,8 +62,10 @@ def system_account(*, kind: str, institution: Institution | None = None) -> Ledg
     cache_key = (kind, institution.pk if institution else None)
     account = _system_accounts.get(cache_key)
     if account is None:
-        account, _ = LedgerAccount.objects.get_or_create(kind=kind, institution=institution, holder=None)
-        _system_accounts[cache_key] = account
+        found, _ = LedgerAccount.objects.get_or_create(kind=kind, institution=institution, holder=None)
+        # Remembered only once committed: a row of a transaction that rolls back never existed.
+        transaction.on_commit(lambda: _system_accounts.setdefault(cache_key, found))
+        account = found
     return account
 
 
@@ -109,9 +111,7 @@ def movement_post(
                 raise DebtLimitReached()
             raise InsufficientFunds()
 
-    txn = LedgerTransaction.objects.create(
-        kind=kind, institution=institution, created_by=created_by, reason=reason
-    )
+    txn = LedgerTransaction.objects.create(kind=kind, institution=institution, created_by=created_by, reason=reason)
     entries = []
     for leg in legs:
         balance_after = None
@@ -131,7 +131,7 @@ def movement_post(
 
 def opening_balance_post(*, account: LedgerAccount, amount_cents: int, reason: str) -> LedgerTransaction:
     """Credit a cardholder balance from the corrections account (demo data, migrations from old systems)."""
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic():
         return movement_post(
             kind=LedgerTransaction.Kind.OPENING,
             legs=[Leg(account, amount_cents), Leg(system_account(kind=Kind.CORRECTIONS), -amount_cents)],

@@ -59,7 +59,9 @@ class LedgerAccount(models.Model):
                 name="ledger_account_holder_kinds",
             ),
             models.UniqueConstraint(
-                fields=["holder", "kind"], condition=models.Q(holder__isnull=False), name="ledger_account_one_per_holder_kind"
+                fields=["holder", "kind"],
+                condition=models.Q(holder__isnull=False),
+                name="ledger_account_one_per_holder_kind",
             ),
             models.UniqueConstraint(
                 fields=["kind", "institution"],
@@ -135,6 +137,9 @@ class LedgerEntry(AppendOnlyModel):
         constraints = [models.CheckConstraint(condition=~models.Q(amount_cents=0), name="ledger_entry_not_zero")]
         indexes = [models.Index(fields=["account", "transaction"], name="ledger_entry_account_txn")]
 
+    def __str__(self) -> str:
+        return f"{self.account}: {self.amount_cents}"
+
 
 class IdempotencyRecord(models.Model):
     """The first answer to a money-moving request, replayed for the same caller and key."""
@@ -148,3 +153,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["caller", "key"], name="idempotency_caller_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

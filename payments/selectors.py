@@ -37,8 +37,10 @@ def ledger_mismatches() -> list[LedgerMismatch]:
                 f"{kind} balance of cardholder {holder_id} is {balance} but its entries sum to {entry_sum}",
             )
         )
-    for pk, kind, balance in LedgerAccount.objects.filter(holder__isnull=True).exclude(balance_cents=0).values_list(
-        "pk", "kind", "balance_cents"
+    for pk, kind, balance in (
+        LedgerAccount.objects.filter(holder__isnull=True)
+        .exclude(balance_cents=0)
+        .values_list("pk", "kind", "balance_cents")
     ):
         found.append(LedgerMismatch(f"account {pk}", f"system account {kind} caches a balance of {balance}"))
     unbalanced = (

@@ -142,5 +142,3 @@ def _cashier_card(uid: str | None) -> Card | None:
     if card.kind != Card.Kind.CASHIER or card.status != Card.Status.ACTIVE:
         raise InvalidRequest(fields={"cashier_uid": ["Not an active cashier card."]})
     return card
-
-

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -46,3 +47,13 @@ class TerminalTokenAuthentication(authentication.BaseAuthentication):
 class IsTerminal(permissions.BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.auth, Terminal)
+
+
+class TerminalTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the terminal token in the OpenAPI schema."""
+
+    target_class = "terminals.authentication.TerminalTokenAuthentication"
+    name = "terminalToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "A terminal token issued in the back office."}

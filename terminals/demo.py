@@ -88,13 +88,13 @@ def demo_seed() -> None:
         )
 
     for position, (name, code, price) in enumerate(PRODUCTS):
-        category, _ = ProductCategory.objects.get_or_create(
+        product_category, _ = ProductCategory.objects.get_or_create(
             institution=school, code=code, defaults={"name": CATEGORY_NAMES[code]}
         )
         Product.objects.get_or_create(
             institution=school,
             name=name,
-            defaults={"category": category, "price_cents": price, "position": position},
+            defaults={"category": product_category, "price_cents": price, "position": position},
         )
 
     terminal, _ = Terminal.objects.get_or_create(institution=school, name="Canteen 1")

@@ -57,6 +57,9 @@ class Scan(models.Model):
     class Meta:
         indexes = [models.Index(fields=["terminal", "-id"], name="scan_terminal_newest")]
 
+    def __str__(self) -> str:
+        return f"{self.card} @ {self.terminal}"
+
 
 class DisplayState(models.Model):
     """What the customer-facing display of a till shows: the order being rung up, then the result."""
@@ -65,3 +68,6 @@ class DisplayState(models.Model):
     version = models.PositiveBigIntegerField(default=0)
     payload = models.JSONField(default=dict)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.terminal} v{self.version}"

@@ -43,7 +43,7 @@ class PurchaseLineInput(StrictSerializer):
 
 class PurchaseInput(StrictSerializer):
     uid = UidField(required=False)
-    lines = PurchaseLineInput(many=True, allow_empty=False, max_length=50)
+    lines = serializers.ListField(child=PurchaseLineInput(), allow_empty=False, max_length=50)
     payment = serializers.ChoiceField(choices=Sale.Payment.choices, default=Sale.Payment.CARD)
     cashier_uid = UidField(required=False, help_text="A cashier card recording who took the cash.")
 
@@ -112,7 +112,9 @@ class PurchaseOutput(serializers.Serializer[Any]):
 class ErrorDetail(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
 
 
 class ErrorOutput(serializers.Serializer[Any]):
