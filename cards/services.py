@@ -13,7 +13,7 @@ def holder_create(
     allergy_note: str = "",
     price_category: PriceCategory | None = None,
 ) -> Cardholder:
-    """A new cardholder. Its ledger accounts are opened by payments' `holder_accounts_open`."""
+    """A new cardholder without balances; `payments.services.holder_register` opens them too."""
     return Cardholder.objects.create(
         name=name,
         institution=institution,

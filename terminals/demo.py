@@ -5,8 +5,9 @@ from django.db import transaction
 from accounts.models import Institution, Role, StaffMembership, User
 from canteen.models import Product, ProductCategory
 from cards.models import Card, PriceCategory
-from cards.services import card_issue, guardianship_create, holder_create
-from payments.ledger import holder_accounts_open, opening_balance_post
+from cards.services import card_issue, guardianship_create
+from payments.ledger import holder_accounts_get, opening_balance_post
+from payments.services import holder_register
 from terminals.models import Terminal, TerminalToken
 from terminals.tokens import token_digest
 
@@ -69,8 +70,8 @@ def demo_seed() -> None:
     for guardian_email, name, group, category, uid, number, main, extra in HOLDERS:
         card = Card.objects.filter(number=number).select_related("holder").first()
         if card is None:
-            holder = holder_create(name=name, institution=school, group=group, price_category=categories[category])
-            accounts = holder_accounts_open(holder=holder)
+            holder = holder_register(name=name, institution=school, group=group, price_category=categories[category])
+            accounts = holder_accounts_get(holder_id=holder.pk)
             if main:
                 opening_balance_post(account=accounts.main, amount_cents=main, reason="Demo data")
             if extra:
