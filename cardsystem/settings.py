@@ -111,6 +111,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
     "nightly-ledger-check": {"task": "payments.ledger_check", "schedule": crontab(hour=3, minute=15)},
+    "hourly-scan-purge": {"task": "terminals.scans_purge", "schedule": crontab(minute=5)},
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

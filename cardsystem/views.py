@@ -1,0 +1,16 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from accounts.models import Role
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each person to where their work starts: canteen staff to the till, office staff to the back office."""
+    roles = set(request.user.memberships.values_list("role", flat=True))  # type: ignore[union-attr]
+    if Role.CANTEEN in roles:
+        return redirect("till:home")
+    if roles & {Role.OFFICE, Role.FINANCE, Role.ADMIN} or request.user.is_staff:
+        return redirect("admin:index")
+    return redirect("till:home")
