@@ -40,7 +40,7 @@ bench: setup
 	$(BIN)/python -m bench
 
 schema: $(STAMP)
-	$(BIN)/python manage.py spectacular --file openapi.yaml --validate
+	$(BIN)/python manage.py spectacular --lang en --file openapi.yaml --validate
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
