@@ -61,9 +61,12 @@
     stopped: false,
   };
 
+  // Each inserted value is bidi-isolated (U+2068 … U+2069), so an amount or a receipt number keeps
+  // its order inside an Arabic sentence, and an Arabic name inside a Danish one.
   function fill(text, values) {
     return text.replace(/%\((\w+)\)s/g, function (_match, name) {
-      return values[name] === undefined || values[name] === null ? "" : String(values[name]);
+      var value = values[name] === undefined || values[name] === null ? "" : String(values[name]);
+      return "\u2068" + value + "\u2069";
     });
   }
 
