@@ -2,8 +2,8 @@
 
 The answer is stored in the same transaction as the movement, so a crash leaves either both or
 neither. Two requests racing with one key: the second blocks on the unique index until the first
-commits, fails, rolls back its own movement and replays the first answer. Domain refusals
-(409s) are stored too, so a retry gets the same answer.
+commits, fails, rolls back its own movement and replays the first answer; a plain replay does
+the same. Domain refusals (409s) are stored too, so a retry gets the same answer.
 """
 
 import hashlib
@@ -43,9 +43,8 @@ def idempotent_run(*, caller: str, key: str | None, fingerprint: str, run: Calla
         except DomainError as error:
             return error.status, error.as_body()
 
-    stored = _stored_answer(caller=caller, key=key, fingerprint=fingerprint)
-    if stored is not None:
-        return stored
+    # No look-up first: the common case is a new key, and a replay is found when the unique
+    # index refuses the record at the end (its work rolls back with it).
     try:
         with transaction.atomic(durable=True):
             status, body = run()

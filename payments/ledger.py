@@ -6,11 +6,13 @@ balances re-read under the lock, checked against their floors, and updated with 
 System accounts are never locked or updated: their balance is the sum of their entries.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.expressions import BaseExpression
 
 from accounts.models import Institution, User
 from cards.models import Cardholder
@@ -30,6 +32,16 @@ class Leg:
 class HolderAccounts:
     main: LedgerAccount
     extra: LedgerAccount
+    # Values the caller asked to read in the same query (see `holder_accounts_lock`).
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _holder_accounts(rows: Iterable[LedgerAccount], facts: Mapping[str, Any] | None) -> HolderAccounts:
+    accounts = {account.kind: account for account in rows}
+    extra = accounts[Kind.EXTRA]
+    return HolderAccounts(
+        main=accounts[Kind.MAIN], extra=extra, facts={name: getattr(extra, name) for name in facts or {}}
+    )
 
 
 def holder_accounts_open(*, holder: Cardholder) -> HolderAccounts:
@@ -40,18 +52,22 @@ def holder_accounts_open(*, holder: Cardholder) -> HolderAccounts:
     return HolderAccounts(main=main, extra=extra)
 
 
-def holder_accounts_lock(*, holder_id: int) -> HolderAccounts:
-    """Lock a cardholder's accounts for the rest of the transaction and read their balances."""
+def holder_accounts_lock(*, holder_id: int, facts: Mapping[str, BaseExpression] | None = None) -> HolderAccounts:
+    """Lock a cardholder's accounts for the rest of the transaction and read their balances.
+
+    `facts` are expressions (e.g. what the card spent today) read in the same round trip, after
+    the lock is granted, so they cannot change under the caller's feet.
+    """
     if not connection.in_atomic_block:
         raise LedgerInvariantBroken("Accounts can only be locked inside a transaction")
-    accounts = {a.kind: a for a in LedgerAccount.objects.select_for_update().filter(holder_id=holder_id).order_by("pk")}
-    return HolderAccounts(main=accounts[Kind.MAIN], extra=accounts[Kind.EXTRA])
+    rows = LedgerAccount.objects.select_for_update().filter(holder_id=holder_id).order_by("pk")
+    return _holder_accounts(rows.annotate(**facts) if facts else rows, facts)
 
 
-def holder_accounts_get(*, holder_id: int) -> HolderAccounts:
-    """Read a cardholder's balances without locking (for display)."""
-    accounts = {a.kind: a for a in LedgerAccount.objects.filter(holder_id=holder_id)}
-    return HolderAccounts(main=accounts[Kind.MAIN], extra=accounts[Kind.EXTRA])
+def holder_accounts_get(*, holder_id: int, facts: Mapping[str, BaseExpression] | None = None) -> HolderAccounts:
+    """Read a cardholder's balances without locking (for display), with `facts` in the same query."""
+    rows = LedgerAccount.objects.filter(holder_id=holder_id)
+    return _holder_accounts(rows.annotate(**facts) if facts else rows, facts)
 
 
 _system_accounts: dict[tuple[str, int | None], LedgerAccount] = {}

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from canteen.errors import CardBlocked, CategoryBlocked, DailyLimitExceeded
@@ -11,7 +12,7 @@ from canteen.selectors import card_spent_today, day_start
 from canteen.services import LineRequest, purchase_create
 from cards.models import Card
 from cardsystem.errors import InvalidRequest
-from payments.errors import DebtLimitReached, InsufficientFunds
+from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariantBroken
 from payments.ledger import holder_accounts_get
 from payments.models import LedgerAccount, LedgerEntry
 from payments.selectors import ledger_mismatches
@@ -211,3 +212,16 @@ def test_sale_lines_keep_the_name_and_price_at_the_time_of_sale(school) -> None:
     line = sale.lines.get()
     assert (line.name, line.unit_price_cents, line.quantity, line.line_total_cents) == ("Apple", 400, 2, 800)
     assert sale.created_at <= timezone.now()
+
+
+def test_purchase_outside_a_transaction_is_refused_before_anything_is_written(school) -> None:  # type: ignore[no-untyped-def]
+    card = card_with_balances(extra=5000, institution=school)
+    product = ProductFactory(institution=school, price_cents=100)
+    connection = transaction.get_connection()
+    connection.in_atomic_block = False  # step out of the test's own transaction to see the guard
+    try:
+        with pytest.raises(LedgerInvariantBroken):
+            sell(card, product)
+    finally:
+        connection.in_atomic_block = True
+    assert not Sale.objects.exists()
