@@ -2,13 +2,14 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from django.db.models import BigIntegerField, Exists, Expression, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Institution
-from canteen.models import HolderCategoryBlock, Product, Sale
+from canteen.models import Product, Sale
 from cards.models import Card
+from cardsystem.rawsql import adapt_datetime
+from payments.ledger import SqlFact
 
 
 def day_start(*, zone: ZoneInfo, at: dt.datetime | None = None) -> dt.datetime:
@@ -28,15 +29,26 @@ def card_spent_today(*, card: Card, zone: ZoneInfo) -> int:
     return int(total or 0)
 
 
-def card_spent_today_expression(*, card: Card, zone: ZoneInfo) -> Expression:
-    """`card_spent_today` as an expression, to read it inside another query (one round trip)."""
-    total = _card_sales_today(card=card, zone=zone).order_by().values("card").annotate(total=Sum("total_cents"))
-    return Coalesce(Subquery(total.values("total")[:1]), Value(0), output_field=BigIntegerField())
+def card_spent_today_fact(*, card: Card, zone: ZoneInfo) -> SqlFact:
+    """`card_spent_today` as SQL, to read it in the statement that locks the balances."""
+    return SqlFact(
+        "SELECT COALESCE(SUM(s.total_cents), 0) FROM canteen_sale s "
+        "WHERE s.card_id = %s AND s.payment = %s AND s.created_at >= %s",
+        (card.pk, Sale.Payment.CARD.value, adapt_datetime(day_start(zone=zone))),
+    )
 
 
-def category_blocked_expression(*, holder_id: int, codes: Iterable[str]) -> Exists:
-    """Whether a guardian blocked any of these product categories for the cardholder."""
-    return Exists(HolderCategoryBlock.objects.filter(holder_id=holder_id, category_code__in=list(codes)))
+def category_blocked_fact(*, holder_id: int, codes: Iterable[str]) -> SqlFact:
+    """Whether a guardian blocked any of these product categories for the cardholder, as SQL."""
+    wanted = sorted(codes)
+    if not wanted:
+        return SqlFact("SELECT 0")
+    placeholders = ", ".join(["%s"] * len(wanted))
+    return SqlFact(
+        "SELECT COUNT(*) FROM canteen_holdercategoryblock b "  # noqa: S608 - placeholders only
+        f"WHERE b.holder_id = %s AND b.category_code IN ({placeholders})",
+        (holder_id, *wanted),
+    )
 
 
 def product_list_for_institution(*, institution: Institution) -> QuerySet[Product]:

@@ -4,13 +4,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models.expressions import BaseExpression
 from django.utils.translation import gettext as _
 
 from accounts.models import Institution, User
 from canteen.errors import CardBlocked, CategoryBlocked, DailyLimitExceeded
 from canteen.models import Product, Sale, SaleLine
-from canteen.selectors import card_spent_today_expression, category_blocked_expression
+from canteen.selectors import card_spent_today_fact, category_blocked_fact
 from cards.models import Card
 from cardsystem.errors import InvalidRequest
 from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariantBroken
@@ -117,9 +116,9 @@ def _card_payment_post(*, sale: Sale, card: Card, codes: set[str]) -> None:
         raise refusal
     holder = card.holder
     assert holder is not None  # card_refusal refuses staff cards
-    facts: dict[str, BaseExpression] = {"blocked": category_blocked_expression(holder_id=holder.pk, codes=codes)}
+    facts = {"blocked": category_blocked_fact(holder_id=holder.pk, codes=codes)}
     if card.daily_limit_cents is not None:
-        facts["spent_today"] = card_spent_today_expression(card=card, zone=holder.institution.zone)
+        facts["spent_today"] = card_spent_today_fact(card=card, zone=holder.institution.zone)
     # One round trip: the lock, the balances, the category blocks and today's spending.
     accounts = holder_accounts_lock(holder_id=holder.pk, facts=facts)
     total = sale.total_cents

@@ -6,18 +6,17 @@ balances re-read under the lock, checked against their floors, and updated with 
 System accounts are never locked or updated: their balance is the sum of their entries.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.expressions import BaseExpression
 
 from accounts.models import Institution, User
 from cards.models import Cardholder
+from cardsystem.rawsql import adapt_datetime, column_count, instance, select_columns
 from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariantBroken
-from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.models import LedgerAccount, LedgerTransaction
 
 Kind = LedgerAccount.Kind
 
@@ -28,6 +27,14 @@ class Leg:
     amount_cents: int
 
 
+@dataclass(frozen=True)
+class SqlFact:
+    """A scalar SQL expression (with its parameters) read in the same statement as the accounts."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
 @dataclass
 class HolderAccounts:
     main: LedgerAccount
@@ -36,12 +43,21 @@ class HolderAccounts:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _holder_accounts(rows: Iterable[LedgerAccount], facts: Mapping[str, Any] | None) -> HolderAccounts:
-    accounts = {account.kind: account for account in rows}
-    extra = accounts[Kind.EXTRA]
-    return HolderAccounts(
-        main=accounts[Kind.MAIN], extra=extra, facts={name: getattr(extra, name) for name in facts or {}}
-    )
+def _holder_accounts(*, holder_id: int, facts: Mapping[str, SqlFact] | None, lock: bool) -> HolderAccounts:
+    facts = facts or {}
+    columns = select_columns(LedgerAccount, "a")
+    extra_sql = "".join(f", ({fact.sql})" for fact in facts.values())
+    params: list[Any] = [p for fact in facts.values() for p in fact.params]
+    sql = f"SELECT {columns}{extra_sql} FROM payments_ledgeraccount a WHERE a.holder_id = %s ORDER BY a.id"  # noqa: S608
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, holder_id])
+        rows = cursor.fetchall()
+    width = column_count(LedgerAccount)
+    accounts = {account.kind: account for account in (instance(LedgerAccount, row[:width]) for row in rows)}
+    values = dict(zip(facts, rows[0][width:], strict=True)) if rows else {}
+    return HolderAccounts(main=accounts[Kind.MAIN], extra=accounts[Kind.EXTRA], facts=values)
 
 
 def holder_accounts_open(*, holder: Cardholder) -> HolderAccounts:
@@ -52,22 +68,20 @@ def holder_accounts_open(*, holder: Cardholder) -> HolderAccounts:
     return HolderAccounts(main=main, extra=extra)
 
 
-def holder_accounts_lock(*, holder_id: int, facts: Mapping[str, BaseExpression] | None = None) -> HolderAccounts:
+def holder_accounts_lock(*, holder_id: int, facts: Mapping[str, SqlFact] | None = None) -> HolderAccounts:
     """Lock a cardholder's accounts for the rest of the transaction and read their balances.
 
-    `facts` are expressions (e.g. what the card spent today) read in the same round trip, after
-    the lock is granted, so they cannot change under the caller's feet.
+    `facts` (e.g. what the card spent today) are read in the same statement, after the lock is
+    granted, so they cannot change under the caller's feet. One round trip: it is on the till's path.
     """
     if not connection.in_atomic_block:
         raise LedgerInvariantBroken("Accounts can only be locked inside a transaction")
-    rows = LedgerAccount.objects.select_for_update().filter(holder_id=holder_id).order_by("pk")
-    return _holder_accounts(rows.annotate(**facts) if facts else rows, facts)
+    return _holder_accounts(holder_id=holder_id, facts=facts, lock=True)
 
 
-def holder_accounts_get(*, holder_id: int, facts: Mapping[str, BaseExpression] | None = None) -> HolderAccounts:
-    """Read a cardholder's balances without locking (for display), with `facts` in the same query."""
-    rows = LedgerAccount.objects.filter(holder_id=holder_id)
-    return _holder_accounts(rows.annotate(**facts) if facts else rows, facts)
+def holder_accounts_get(*, holder_id: int, facts: Mapping[str, SqlFact] | None = None) -> HolderAccounts:
+    """Read a cardholder's balances without locking (for display), with `facts` in the same statement."""
+    return _holder_accounts(holder_id=holder_id, facts=facts, lock=False)
 
 
 _system_accounts: dict[tuple[str, int | None], LedgerAccount] = {}
@@ -127,21 +141,33 @@ def movement_post(
                 raise DebtLimitReached()
             raise InsufficientFunds()
 
-    txn = LedgerTransaction.objects.create(kind=kind, institution=institution, created_by=created_by, reason=reason)
-    entries = []
-    for leg in legs:
-        balance_after = None
-        if leg.account.holder_id is not None:
-            leg.account.balance_cents += leg.amount_cents
-            balance_after = leg.account.balance_cents
-        entries.append(
-            LedgerEntry(
-                transaction=txn, account=leg.account, amount_cents=leg.amount_cents, balance_after_cents=balance_after
-            )
-        )
-    LedgerEntry.objects.bulk_create(entries)
+    txn = LedgerTransaction(kind=kind, institution=institution, created_by=created_by, reason=reason)
     for leg in holder_legs:
-        LedgerAccount.objects.filter(pk=leg.account.pk).update(balance_cents=F("balance_cents") + leg.amount_cents)
+        leg.account.balance_cents += leg.amount_cents
+    # Fixed statements rather than ORM calls: this runs on every sale (cardsystem.rawsql).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO payments_ledgertransaction (kind, created_at, institution_id, created_by_id, reason) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            [kind, adapt_datetime(txn.created_at), txn.institution_id, txn.created_by_id, reason],
+        )
+        txn.pk = cursor.fetchone()[0]
+        rows = [
+            (txn.pk, leg.account.pk, leg.amount_cents, leg.account.balance_cents if leg.account.holder_id else None)
+            for leg in legs
+        ]
+        cursor.execute(
+            "INSERT INTO payments_ledgerentry (transaction_id, account_id, amount_cents, balance_after_cents) VALUES "  # noqa: S608 - placeholders only
+            + ", ".join(["(%s, %s, %s, %s)"] * len(rows)),
+            [value for row in rows for value in row],
+        )
+        for leg in holder_legs:
+            cursor.execute(
+                "UPDATE payments_ledgeraccount SET balance_cents = balance_cents + %s WHERE id = %s",
+                [leg.amount_cents, leg.account.pk],
+            )
+    txn._state.adding = False
+    txn._state.db = connection.alias
     return txn
 
 

@@ -1,14 +1,18 @@
 """`Authorization: Bearer <terminal token>` for the terminal API."""
 
+from functools import cache
 from typing import Any
 
+from django.db import connection
 from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from terminals.models import Terminal, TerminalToken
+from accounts.models import Institution
+from cardsystem.rawsql import column_count, instance, select_columns
+from terminals.models import Terminal
 from terminals.tokens import token_digest
 
 
@@ -23,6 +27,33 @@ class TerminalPrincipal:
         self.pk = None
 
 
+@cache
+def _token_sql() -> str:
+    return (
+        f"SELECT {select_columns(Terminal, 't')}, {select_columns(Institution, 'i')} "  # noqa: S608 - columns from model metadata
+        "FROM terminals_terminaltoken k "
+        "JOIN terminals_terminal t ON t.id = k.terminal_id "
+        "JOIN accounts_institution i ON i.id = t.institution_id "
+        "WHERE k.digest = %s AND k.revoked_at IS NULL AND t.is_active"
+    )
+
+
+def terminal_for_token(token: str) -> Terminal | None:
+    """The active terminal holding this unrevoked token, with its institution: one statement.
+
+    Asked on every terminal request, so it is fixed SQL rather than an ORM query (cardsystem.rawsql).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_token_sql(), [token_digest(token)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = column_count(Terminal)
+    terminal = instance(Terminal, row[:split])
+    terminal.institution = instance(Institution, row[split:])
+    return terminal
+
+
 class TerminalTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -31,14 +62,10 @@ class TerminalTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme != self.keyword or not token.strip():
             return None
-        found = (
-            TerminalToken.objects.select_related("terminal__institution")
-            .filter(digest=token_digest(token.strip()), revoked_at__isnull=True, terminal__is_active=True)
-            .first()
-        )
-        if found is None:
+        terminal = terminal_for_token(token.strip())
+        if terminal is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked terminal token.")
-        return TerminalPrincipal(found.terminal), found.terminal
+        return TerminalPrincipal(terminal), terminal
 
     def authenticate_header(self, request: Request | HttpRequest) -> str:
         return self.keyword

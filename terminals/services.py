@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from canteen.selectors import card_spent_today_expression
+from canteen.selectors import card_spent_today_fact
 from canteen.services import card_refusal
 from cards.models import Card
 from cards.selectors import card_get_by_uid
@@ -47,7 +47,7 @@ def scan_describe(*, card: Card, scan: Scan) -> ScanResult:
     if card.holder is not None:
         balances = holder_accounts_get(
             holder_id=card.holder.pk,
-            facts={"spent_today": card_spent_today_expression(card=card, zone=card.holder.institution.zone)},
+            facts={"spent_today": card_spent_today_fact(card=card, zone=card.holder.institution.zone)},
         )
         spent = balances.facts["spent_today"]
     reason = refusal.code if refusal else None
