@@ -2,13 +2,14 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Institution
-from canteen.models import Product, Sale
+from canteen.models import Product, ProductCategory, Sale
 from cards.models import Card
-from cardsystem.rawsql import adapt_datetime
+from cardsystem.rawsql import adapt_datetime, column_count, instance, select_columns
 from payments.ledger import SqlFact
 
 
@@ -53,3 +54,26 @@ def category_blocked_fact(*, holder_id: int, codes: Iterable[str]) -> SqlFact:
 
 def product_list_for_institution(*, institution: Institution) -> QuerySet[Product]:
     return Product.objects.filter(institution=institution, is_active=True).select_related("category")
+
+
+def products_on_sale(*, institution: Institution, product_ids: Iterable[int]) -> dict[int, Product]:
+    """The institution's active products among these ids, with their categories (one statement)."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT {select_columns(Product, 'p')}, {select_columns(ProductCategory, 'c')} "  # noqa: S608
+        "FROM canteen_product p JOIN canteen_productcategory c ON c.id = p.category_id "
+        f"WHERE p.institution_id = %s AND p.is_active AND p.id IN ({placeholders})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [institution.pk, *ids])
+        rows = cursor.fetchall()
+    width = column_count(Product)
+    found = {}
+    for row in rows:
+        product = instance(Product, row[:width])
+        product.category = instance(ProductCategory, row[width:])
+        found[product.pk] = product
+    return found

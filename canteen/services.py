@@ -8,10 +8,11 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Institution, User
 from canteen.errors import CardBlocked, CategoryBlocked, DailyLimitExceeded
-from canteen.models import Product, Sale, SaleLine
-from canteen.selectors import card_spent_today_fact, category_blocked_fact
+from canteen.models import Product, Sale
+from canteen.selectors import card_spent_today_fact, category_blocked_fact, products_on_sale
 from cards.models import Card
 from cardsystem.errors import InvalidRequest
+from cardsystem.rawsql import adapt_datetime
 from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariantBroken
 from payments.ledger import Leg, holder_accounts_lock, movement_post, system_account
 from payments.models import LedgerAccount, LedgerTransaction
@@ -36,12 +37,7 @@ def card_refusal(*, card: Card) -> CardBlocked | DebtLimitReached | None:
 
 def _priced_lines(*, institution: Institution, lines: Sequence[LineRequest]) -> list[tuple[Product, int]]:
     wanted = {line.product_id for line in lines}
-    products = {
-        p.pk: p
-        for p in Product.objects.filter(pk__in=wanted, institution=institution, is_active=True).select_related(
-            "category"
-        )
-    }
+    products = products_on_sale(institution=institution, product_ids=wanted)
     missing = sorted(wanted - products.keys())
     if missing:
         raise InvalidRequest(fields={"lines": [_("No product %(id)s is on sale here.") % {"id": pk} for pk in missing]})
@@ -99,13 +95,7 @@ def purchase_create(
         if card is None:
             raise InvalidRequest(fields={"uid": [_("A card payment needs a card.")]})
         _card_payment_post(sale=sale, card=card, codes={product.category.code for product, _qty in priced})
-    sale.save(force_insert=True)
-    SaleLine.objects.bulk_create(
-        [
-            SaleLine(sale=sale, product=product, name=product.name, unit_price_cents=product.price_cents, quantity=qty)
-            for product, qty in priced
-        ]
-    )
+    _sale_insert(sale=sale, priced=priced)
     return sale
 
 
@@ -142,3 +132,41 @@ def _card_payment_post(*, sale: Sale, card: Card, codes: set[str]) -> None:
     )
     sale.extra_after_cents = accounts.extra.balance_cents
     sale.main_after_cents = accounts.main.balance_cents
+
+
+def _sale_insert(*, sale: Sale, priced: Sequence[tuple[Product, int]]) -> None:
+    """Write the sale and its lines: two fixed statements, as this runs on every sale (cardsystem.rawsql)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO canteen_sale (institution_id, place, terminal_id, card_id, holder_id, payment, total_cents, "
+            "extra_after_cents, main_after_cents, sold_by_id, cashier_card_id, ledger_transaction_id, receipt_token, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [
+                sale.institution_id,
+                sale.place,
+                sale.terminal_id,
+                sale.card_id,
+                sale.holder_id,
+                sale.payment,
+                sale.total_cents,
+                sale.extra_after_cents,
+                sale.main_after_cents,
+                sale.sold_by_id,
+                sale.cashier_card_id,
+                sale.ledger_transaction_id,
+                sale.receipt_token,
+                adapt_datetime(sale.created_at),
+            ],
+        )
+        sale.pk = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO canteen_saleline (sale_id, product_id, name, unit_price_cents, quantity) VALUES "  # noqa: S608 - placeholders only
+            + ", ".join(["(%s, %s, %s, %s, %s)"] * len(priced)),
+            [
+                value
+                for product, qty in priced
+                for value in (sale.pk, product.pk, product.name, product.price_cents, qty)
+            ],
+        )
+    sale._state.adding = False
+    sale._state.db = connection.alias

@@ -11,9 +11,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from cardsystem.errors import DomainError
+from cardsystem.rawsql import adapt_datetime
 from payments.errors import IdempotencyKeyReused
 from payments.models import IdempotencyRecord
 
@@ -48,9 +50,7 @@ def idempotent_run(*, caller: str, key: str | None, fingerprint: str, run: Calla
     try:
         with transaction.atomic(durable=True):
             status, body = run()
-            IdempotencyRecord.objects.create(
-                caller=caller, key=key, fingerprint=fingerprint, status_code=status, body=body
-            )
+            _record_insert(caller=caller, key=key, fingerprint=fingerprint, status=status, body=body)
         return status, body
     except IntegrityError:
         # Another request with this key committed first: its movement stands, ours rolled back.
@@ -69,3 +69,20 @@ def idempotent_run(*, caller: str, key: str | None, fingerprint: str, run: Calla
         )
         stored = _stored_answer(caller=caller, key=key, fingerprint=fingerprint)
         return stored if stored is not None else (error.status, error.as_body())
+
+
+def _record_insert(*, caller: str, key: str, fingerprint: str, status: int, body: dict[str, Any]) -> None:
+    # A fixed statement: it closes every money-moving request (cardsystem.rawsql).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO payments_idempotencyrecord (caller, key, fingerprint, status_code, body, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                caller,
+                key,
+                fingerprint,
+                status,
+                connection.ops.adapt_json_value(body, None),
+                adapt_datetime(timezone.now()),
+            ],
+        )

@@ -19,7 +19,7 @@ from cards.models import Card
 from cardsystem.errors import InvalidRequest, NotFound
 from cardsystem.money import InvalidAmount, str_to_cents
 from terminals.models import DisplayState, Scan, Terminal
-from terminals.services import ScanResult, display_update, scan_describe
+from terminals.services import ScanResult, display_update, scan_describe, scan_insert
 
 
 class TerminalNotFound(NotFound):
@@ -80,8 +80,7 @@ def till_scan_get(*, terminal_id: int, scan_id: int) -> ScanResult:
 
 def scan_record_card(*, terminal: Terminal, card: Card) -> ScanResult:
     """Record a card typed in at the till (by hand, or by a USB reader acting as a keyboard)."""
-    scan = Scan.objects.create(terminal=terminal, card=card)
-    return scan_describe(card=card, scan=scan)
+    return scan_describe(card=card, scan=scan_insert(terminal=terminal, card=card))
 
 
 def till_sale_create(
