@@ -33,7 +33,7 @@ def card_spent_today(*, card: Card, zone: ZoneInfo) -> int:
 def card_spent_today_fact(*, card: Card, zone: ZoneInfo) -> SqlFact:
     """`card_spent_today` as SQL, to read it in the statement that locks the balances."""
     return SqlFact(
-        "SELECT COALESCE(SUM(s.total_cents), 0) FROM canteen_sale s "
+        "SELECT CAST(COALESCE(SUM(s.total_cents), 0) AS BIGINT) FROM canteen_sale s "
         "WHERE s.card_id = %s AND s.payment = %s AND s.created_at >= %s",
         (card.pk, Sale.Payment.CARD.value, adapt_datetime(day_start(zone=zone))),
     )

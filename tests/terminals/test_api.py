@@ -332,3 +332,10 @@ def test_the_ledger_is_consistent_after_a_mix_of_api_sales(till, school, sandwic
     till.buy(card.uid, sandwich.pk, payment="cash")
     assert extra_of(card) == 1000
     assert ledger_mismatches() == []
+
+
+def test_scan_after_a_purchase_reports_todays_spending(till, school, sandwich) -> None:  # type: ignore[no-untyped-def]
+    card = card_with_balances(extra=10000, institution=school, daily_limit_cents=6000)
+    till.buy(card.uid, sandwich.pk)
+    body = till.post("/api/v1/terminal/scans", {"uid": card.uid}).json()
+    assert (body["spent_today"], body["daily_limit"], body["balances"]["extra"]) == ("25.00", "60.00", "75.00")
