@@ -3,6 +3,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Institution, User
 from cards.models import Card, Cardholder
@@ -13,7 +14,7 @@ from cardsystem.rawsql import column_count, instance, select_columns
 
 class CardUnknown(NotFound):
     code = "card_unknown"
-    default_message = "No card has this UID."
+    default_message = _lazy("No card has this UID.")
 
 
 @cache

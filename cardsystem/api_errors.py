@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -29,20 +30,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
     if isinstance(exc, Http404 | exceptions.NotFound):
-        return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+        return error_response("not_found", _("Not found."), status.HTTP_404_NOT_FOUND)
     if isinstance(exc, exceptions.ValidationError):
         return error_response(
             "invalid_request",
-            "The request is not valid.",
+            _("The request is not valid."),
             status.HTTP_400_BAD_REQUEST,
             fields=_flatten(exc.detail) if isinstance(exc.detail, dict) else {"non_field_errors": _flatten(exc.detail)},
         )
     if isinstance(exc, exceptions.ParseError):
-        return error_response("invalid_request", "The body is not valid JSON.", status.HTTP_400_BAD_REQUEST)
+        return error_response("invalid_request", _("The body is not valid JSON."), status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        return error_response("unauthorized", "Missing or invalid credentials.", status.HTTP_401_UNAUTHORIZED)
+        return error_response("unauthorized", _("Missing or invalid credentials."), status.HTTP_401_UNAUTHORIZED)
     if isinstance(exc, exceptions.PermissionDenied):
-        return error_response("forbidden", "Not allowed.", status.HTTP_403_FORBIDDEN)
+        return error_response("forbidden", _("Not allowed."), status.HTTP_403_FORBIDDEN)
     response = drf_exception_handler(exc, context)
     if response is not None:
         code = getattr(exc, "default_code", "error")

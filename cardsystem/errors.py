@@ -7,12 +7,13 @@ Services raise subclasses with a stable `code`; the API turns them into
 from typing import Any, ClassVar
 
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 
 class DomainError(Exception):
     code: ClassVar[str] = "domain_error"
     status: ClassVar[int] = 409
-    default_message: ClassVar[str | Promise] = "The request breaks a business rule."
+    default_message: ClassVar[str | Promise] = _("The request breaks a business rule.")
 
     def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None) -> None:
         self.message = message or str(self.default_message)
@@ -30,7 +31,7 @@ class DomainError(Exception):
 class NotFound(DomainError):
     code = "not_found"
     status = 404
-    default_message = "Not found."
+    default_message = _("Not found.")
 
 
 class InvalidRequest(DomainError):
@@ -38,4 +39,4 @@ class InvalidRequest(DomainError):
 
     code = "invalid_request"
     status = 400
-    default_message = "The request is not valid."
+    default_message = _("The request is not valid.")

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -33,13 +34,13 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 class InvalidUidError(DomainError):
     code = "invalid_uid"
     status = 400
-    default_message = "The UID must be 4, 7 or 10 bytes of hex digits."
+    default_message = _("The UID must be 4, 7 or 10 bytes of hex digits.")
 
 
 class InvalidIdempotencyKey(DomainError):
     code = "invalid_request"
     status = 400
-    default_message = "The Idempotency-Key header must be 1 to 64 characters."
+    default_message = _("The Idempotency-Key header must be 1 to 64 characters.")
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -140,5 +141,5 @@ def _cashier_card(uid: str | None) -> Card | None:
         return None
     card = card_get_by_uid(uid=uid)
     if card.kind != Card.Kind.CASHIER or card.status != Card.Status.ACTIVE:
-        raise InvalidRequest(fields={"cashier_uid": ["Not an active cashier card."]})
+        raise InvalidRequest(fields={"cashier_uid": [_("Not an active cashier card.")]})
     return card

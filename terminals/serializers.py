@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from canteen.models import Sale
@@ -15,7 +16,7 @@ class StrictSerializer(serializers.Serializer[Any]):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
         return super().to_internal_value(data)
 
 
@@ -49,7 +50,7 @@ class PurchaseInput(StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("payment") == Sale.Payment.CARD and not attrs.get("uid"):
-            raise serializers.ValidationError({"uid": ["A card payment needs the card's UID."]})
+            raise serializers.ValidationError({"uid": [_("A card payment needs the card's UID.")]})
         return attrs
 
 
