@@ -141,5 +141,5 @@ def _cashier_card(uid: str | None) -> Card | None:
         return None
     card = card_get_by_uid(uid=uid)
     if card.kind != Card.Kind.CASHIER or card.status != Card.Status.ACTIVE:
-        raise InvalidRequest(fields={"cashier_uid": [_("Not an active cashier card.")]})
+        raise InvalidRequest(fields={"cashier_uid": [str(_("Not an active cashier card."))]})
     return card
