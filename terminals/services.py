@@ -1,12 +1,16 @@
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from canteen.selectors import card_spent_today_fact
 from canteen.services import card_refusal
 from cards.models import Card
 from cards.selectors import card_get_by_uid
+from cardsystem.errors import InvalidRequest
+from cardsystem.money import InvalidAmount, str_to_cents
 from cardsystem.rawsql import adapt_datetime
 from payments.ledger import HolderAccounts, holder_accounts_get
 from terminals.models import DisplayState, Scan, Terminal, TerminalToken
@@ -83,8 +87,61 @@ def scan_insert(*, terminal: Terminal, card: Card) -> Scan:
     return scan
 
 
-def display_update(*, terminal: Terminal, payload: dict[str, object]) -> DisplayState:
-    """Replace what the till's customer display shows; the version lets the display notice."""
+DISPLAY_STATES = ("idle", "order", "done", "refused")
+DISPLAY_MAX_LINES = 50
+
+
+def _money(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        str_to_cents(value)
+    except InvalidAmount:
+        raise InvalidRequest(fields={field: [_("Not an amount.")]}) from None
+    return str(value).strip()
+
+
+def display_payload_clean(payload: Any) -> dict[str, Any]:
+    """Keep only what a customer may see: first name, the order, the total and the balance.
+
+    The display faces the queue, so class, allergies and the full name never reach it, whatever
+    the till sends.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidRequest(fields={"payload": [_("Expected an object.")]})
+    state = payload.get("state")
+    if state not in DISPLAY_STATES:
+        raise InvalidRequest(fields={"state": [_("Unknown display state.")]})
+    name = payload.get("first_name") or ""
+    if not isinstance(name, str):
+        raise InvalidRequest(fields={"first_name": [_("Expected text.")]})
+    first_name = name.split()[0][:60] if name.split() else ""
+    raw_lines = payload.get("lines") or []
+    if not isinstance(raw_lines, list) or len(raw_lines) > DISPLAY_MAX_LINES:
+        raise InvalidRequest(fields={"lines": [_("Expected a list of lines.")]})
+    lines = []
+    for line in raw_lines:
+        if not isinstance(line, dict) or not isinstance(line.get("name"), str):
+            raise InvalidRequest(fields={"lines": [_("Every line needs a name.")]})
+        quantity = line.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 999:
+            raise InvalidRequest(fields={"lines": [_("Every quantity must be at least 1.")]})
+        lines.append({"name": line["name"][:100], "quantity": quantity, "total": _money(line.get("total"), "lines")})
+    return {
+        "state": state,
+        "first_name": first_name,
+        "lines": lines,
+        "total": _money(payload.get("total"), "total"),
+        "balance": _money(payload.get("balance"), "balance"),
+    }
+
+
+def display_update(*, terminal: Terminal, payload: Any) -> DisplayState:
+    """Replace what the till's customer display shows; the version lets the display notice.
+
+    The payload is cleaned here, whoever calls, so nothing but what a queue may see reaches it.
+    """
+    payload = display_payload_clean(payload)
     with transaction.atomic():
         state, _created = DisplayState.objects.select_for_update().get_or_create(terminal=terminal)
         state.version += 1

@@ -17,7 +17,6 @@ from canteen.models import Sale
 from canteen.services import LineRequest, purchase_create
 from cards.models import Card
 from cardsystem.errors import InvalidRequest, NotFound
-from cardsystem.money import InvalidAmount, str_to_cents
 from terminals.models import DisplayState, Scan, Terminal
 from terminals.services import ScanResult, display_update, scan_describe, scan_insert
 
@@ -131,55 +130,6 @@ def till_display_get(*, user: User, terminal_id: int) -> DisplayView:
     return DisplayView(version=version or 0, payload=payload or {})
 
 
-DISPLAY_STATES = ("idle", "order", "done", "refused")
-DISPLAY_MAX_LINES = 50
-
-
-def _money(value: Any, field: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        str_to_cents(value)
-    except InvalidAmount:
-        raise InvalidRequest(fields={field: [_("Not an amount.")]}) from None
-    return str(value).strip()
-
-
-def _display_payload_clean(payload: Any) -> dict[str, Any]:
-    """Keep only what a customer may see: first name, the order, the total and the balance.
-
-    The display faces the queue, so class, allergies and the full name never reach it, whatever
-    the till sends.
-    """
-    if not isinstance(payload, dict):
-        raise InvalidRequest(fields={"payload": [_("Expected an object.")]})
-    state = payload.get("state")
-    if state not in DISPLAY_STATES:
-        raise InvalidRequest(fields={"state": [_("Unknown display state.")]})
-    name = payload.get("first_name") or ""
-    if not isinstance(name, str):
-        raise InvalidRequest(fields={"first_name": [_("Expected text.")]})
-    first_name = name.split()[0][:60] if name.split() else ""
-    raw_lines = payload.get("lines") or []
-    if not isinstance(raw_lines, list) or len(raw_lines) > DISPLAY_MAX_LINES:
-        raise InvalidRequest(fields={"lines": [_("Expected a list of lines.")]})
-    lines = []
-    for line in raw_lines:
-        if not isinstance(line, dict) or not isinstance(line.get("name"), str):
-            raise InvalidRequest(fields={"lines": [_("Every line needs a name.")]})
-        quantity = line.get("quantity")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 999:
-            raise InvalidRequest(fields={"lines": [_("Every quantity must be at least 1.")]})
-        lines.append({"name": line["name"][:100], "quantity": quantity, "total": _money(line.get("total"), "lines")})
-    return {
-        "state": state,
-        "first_name": first_name,
-        "lines": lines,
-        "total": _money(payload.get("total"), "total"),
-        "balance": _money(payload.get("balance"), "balance"),
-    }
-
-
 def till_display_show(*, terminal: Terminal, payload: Any) -> DisplayState:
     """Show the till's order (or the sale's result) on its customer display."""
-    return display_update(terminal=terminal, payload=_display_payload_clean(payload))
+    return display_update(terminal=terminal, payload=payload)
