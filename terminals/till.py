@@ -54,12 +54,8 @@ def till_newest_scan_id(*, user: User, terminal_id: int, after: int) -> int | No
     """
     newest = Scan.objects.filter(terminal=OuterRef("pk"), pk__gt=after).order_by("-pk").values("pk")[:1]
     row = (
-        Terminal.objects.filter(
-            pk=terminal_id,
-            kind=Terminal.Kind.TILL,
-            is_active=True,
-            institution__in=institutions_for_staff(user=user, role=Role.CANTEEN),
-        )
+        till_terminals_for_staff(user=user)
+        .filter(pk=terminal_id)
         .annotate(newest=Subquery(newest))
         .values_list("pk", "newest")
         .first()
@@ -115,12 +111,8 @@ class DisplayView:
 def till_display_get(*, user: User, terminal_id: int) -> DisplayView:
     """What the till's customer display shows now; one query, as the display asks often."""
     row = (
-        Terminal.objects.filter(
-            pk=terminal_id,
-            kind=Terminal.Kind.TILL,
-            is_active=True,
-            institution__in=institutions_for_staff(user=user, role=Role.CANTEEN),
-        )
+        till_terminals_for_staff(user=user)
+        .filter(pk=terminal_id)
         .values_list("pk", "display__version", "display__payload")
         .first()
     )
