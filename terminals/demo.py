@@ -2,7 +2,8 @@
 
 from django.db import transaction
 
-from accounts.models import Institution, Role, StaffMembership, User
+from accounts.models import Institution, Role, User
+from accounts.services import membership_grant
 from canteen.models import Product, ProductCategory
 from cards.models import Card, PriceCategory
 from cards.services import card_issue, guardianship_create
@@ -37,10 +38,10 @@ PRODUCTS = [
 CATEGORY_NAMES = {"food": "Food", "drinks": "Drinks", "fruit": "Fruit", "sweets": "Sweets"}
 
 
-def _user(email: str, password: str, full_name: str = "", *, staff: bool = False) -> User:
+def _user(email: str, password: str, full_name: str = "") -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
-        user = User.objects.create_user(email=email, password=password, full_name=full_name, is_staff=staff)
+        user = User.objects.create_user(email=email, password=password, full_name=full_name)
         from allauth.account.models import EmailAddress
 
         EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
@@ -63,8 +64,8 @@ def demo_seed() -> None:
         _user(email, password)
     staff_users = {}
     for email, full_name, role in STAFF:
-        user = _user(email, STAFF_PASSWORD, full_name, staff=role in (Role.OFFICE, Role.FINANCE))
-        StaffMembership.objects.get_or_create(user=user, institution=school, role=role)
+        user = _user(email, STAFF_PASSWORD, full_name)
+        membership_grant(user=user, institution=school, role=role)
         staff_users[role] = user
 
     for guardian_email, name, group, category, uid, number, main, extra in HOLDERS:

@@ -79,3 +79,9 @@ def test_seed_demo_twice_changes_nothing(seeded) -> None:  # type: ignore[no-unt
     assert (User.objects.count(), Card.objects.count(), Product.objects.count()) == counts
     assert balances("100001") == (10000, 5000)
     assert ledger_mismatches() == []
+
+
+def test_demo_office_staff_can_open_the_terminal_admin(seeded) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(User.objects.get(email="office@example.com"))
+    assert client.get("/admin/terminals/terminal/").status_code == 200

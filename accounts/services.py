@@ -1,0 +1,74 @@
+"""Staff roles: a membership at an institution, and the Django group that carries the role's
+admin permissions (DESIGN.md: roles by Django groups plus per-institution memberships)."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.models import Institution, Role, StaffMembership, User
+
+# What each role may do in the back office (the admin), as "app_label.codename".
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    Role.CANTEEN: ("canteen.view_product", "canteen.view_sale"),
+    Role.TEACHER: (),
+    Role.OFFICE: (
+        "cards.view_pricecategory",
+        "cards.view_cardholder",
+        "cards.change_cardholder",
+        "cards.view_card",
+        "cards.add_card",
+        "cards.change_card",
+        "canteen.view_productcategory",
+        "canteen.add_productcategory",
+        "canteen.change_productcategory",
+        "canteen.view_product",
+        "canteen.add_product",
+        "canteen.change_product",
+        "canteen.view_sale",
+        "canteen.view_holdercategoryblock",
+        "terminals.view_terminal",
+        "terminals.add_terminal",
+        "terminals.change_terminal",
+        "terminals.view_terminaltoken",
+        "terminals.add_terminaltoken",
+        "terminals.change_terminaltoken",
+        "terminals.view_scan",
+        "payments.view_ledgeraccount",
+        "payments.view_ledgertransaction",
+        "payments.view_ledgerentry",
+    ),
+    Role.FINANCE: (
+        "cards.view_cardholder",
+        "cards.view_card",
+        "canteen.view_sale",
+        "payments.view_ledgeraccount",
+        "payments.view_ledgertransaction",
+        "payments.view_ledgerentry",
+    ),
+    Role.ADMIN: (),
+}
+# Roles that work in the back office sign in to the admin.
+BACK_OFFICE_ROLES = (Role.OFFICE, Role.FINANCE, Role.ADMIN)
+
+
+def role_group(*, role: str) -> Group:
+    """The Django group of a role, with exactly the role's permissions (created on first use)."""
+    group, _created = Group.objects.get_or_create(name=f"role:{role}")
+    wanted = Q()
+    for name in ROLE_PERMISSIONS[role]:
+        app_label, codename = name.split(".")
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
+    permissions = list(Permission.objects.filter(wanted)) if ROLE_PERMISSIONS[role] else []
+    group.permissions.set(permissions)
+    return group
+
+
+@transaction.atomic
+def membership_grant(*, user: User, institution: Institution, role: str) -> StaffMembership:
+    """Give the user a role at an institution, with the role's group (idempotent)."""
+    membership, _created = StaffMembership.objects.get_or_create(user=user, institution=institution, role=role)
+    user.groups.add(role_group(role=role))
+    if role in BACK_OFFICE_ROLES and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return membership
