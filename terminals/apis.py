@@ -75,7 +75,7 @@ class ScanApi(TerminalApiView):
     @extend_schema(
         operation_id="terminal_scan",
         request=s.ScanInput,
-        responses={200: s.ScanOutput, **errors(400, 401, 404)},
+        responses={200: s.ScanOutput, **errors(400, 401, 404, 409)},
         summary="Report a card read; the terminal's staff screen shows the cardholder.",
     )
     def post(self, request: Request) -> Response:
@@ -84,7 +84,10 @@ class ScanApi(TerminalApiView):
             if set(serializer.errors) == {"uid"}:
                 raise InvalidUidError(fields={"uid": [str(e) for e in serializer.errors["uid"]]})
             serializer.is_valid(raise_exception=True)
-        result = scan_record(terminal=self.terminal(request), uid=serializer.validated_data["uid"])
+        data = serializer.validated_data
+        result = scan_record(
+            terminal=self.terminal(request), uid=data["uid"], sequence=data.get("sequence"), read_at=data.get("read_at")
+        )
         return Response(scan_body(result))
 
 

@@ -53,9 +53,18 @@ class Scan(models.Model):
     terminal = models.ForeignKey(Terminal, on_delete=models.CASCADE, related_name="scans")
     card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # The terminal's own gap-free read counter and clock: a queued read sent later keeps both, so
+    # the server records it once and can tell when one never arrived.
+    sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["terminal", "-id"], name="scan_terminal_newest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terminal", "sequence"], condition=models.Q(sequence__isnull=False), name="scan_sequence_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.card} @ {self.terminal}"

@@ -35,6 +35,12 @@ class UidField(serializers.CharField):
 
 class ScanInput(StrictSerializer):
     uid = UidField()
+    sequence = serializers.IntegerField(
+        required=False, min_value=0, help_text="The terminal's gap-free read counter; a repeated one is recorded once."
+    )
+    read_at = serializers.DateTimeField(
+        required=False, help_text="When the card was read (a queued read is sent later)."
+    )
 
 
 class PurchaseLineInput(StrictSerializer):

@@ -1,7 +1,8 @@
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -9,7 +10,7 @@ from canteen.selectors import card_spent_today_fact
 from canteen.services import card_refusal
 from cards.models import Card
 from cards.selectors import card_get_by_uid
-from cardsystem.errors import InvalidRequest
+from cardsystem.errors import DomainError, InvalidRequest
 from cardsystem.money import InvalidAmount, str_to_cents
 from cardsystem.rawsql import adapt_datetime
 from payments.ledger import HolderAccounts, holder_accounts_get
@@ -67,24 +68,66 @@ def scan_describe(*, card: Card, scan: Scan) -> ScanResult:
     return ScanResult(scan=scan, card=card, balances=balances, spent_today_cents=spent or 0, reason=reason)
 
 
-def scan_record(*, terminal: Terminal, uid: str) -> ScanResult:
-    """Record a card read at the terminal, so its staff screen shows the cardholder."""
+class SequenceReused(DomainError):
+    code = "sequence_reused"
+    default_message = _("This read number was already used for another card; the terminal's counter was reset.")
+
+
+def scan_record(
+    *, terminal: Terminal, uid: str, sequence: int | None = None, read_at: dt.datetime | None = None
+) -> ScanResult:
+    """Record a card read at the terminal, so its staff screen shows the cardholder.
+
+    A read with a sequence number is recorded once: sent again (an agent retrying, or emptying
+    its offline queue), it answers as the first time and records nothing.
+    """
     card = card_get_by_uid(uid=uid)
-    return scan_describe(card=card, scan=scan_insert(terminal=terminal, card=card))
+    if sequence is None:
+        return scan_describe(card=card, scan=scan_insert(terminal=terminal, card=card))
+    try:
+        with transaction.atomic():
+            scan = scan_insert(terminal=terminal, card=card, sequence=sequence, read_at=read_at)
+    except IntegrityError:
+        scan = Scan.objects.get(terminal=terminal, sequence=sequence)
+        if scan.card_id != card.pk:
+            raise SequenceReused() from None
+    return scan_describe(card=card, scan=scan)
 
 
-def scan_insert(*, terminal: Terminal, card: Card) -> Scan:
+def scan_insert(
+    *, terminal: Terminal, card: Card, sequence: int | None = None, read_at: dt.datetime | None = None
+) -> Scan:
     """Record a card read: a fixed statement, as every card held to a reader makes one (cardsystem.rawsql)."""
-    scan = Scan(terminal=terminal, card=card)
+    scan = Scan(terminal=terminal, card=card, sequence=sequence, read_at=read_at)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO terminals_scan (terminal_id, card_id, created_at) VALUES (%s, %s, %s) RETURNING id",
-            [terminal.pk, card.pk, adapt_datetime(scan.created_at)],
+            "INSERT INTO terminals_scan (terminal_id, card_id, created_at, sequence, read_at) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            [
+                terminal.pk,
+                card.pk,
+                adapt_datetime(scan.created_at),
+                sequence,
+                adapt_datetime(read_at) if read_at else None,
+            ],
         )
         scan.pk = cursor.fetchone()[0]
     scan._state.adding = False
     scan._state.db = connection.alias
     return scan
+
+
+def scan_sequence_gaps(*, terminal: Terminal, since: dt.datetime) -> list[int]:
+    """Read numbers missing between the terminal's lowest and highest since then: reads lost on the way."""
+    numbers = sorted(
+        n
+        for n in Scan.objects.filter(terminal=terminal, sequence__isnull=False, created_at__gte=since).values_list(
+            "sequence", flat=True
+        )
+        if n is not None
+    )
+    present = set(numbers)
+    return [n for n in range(numbers[0], numbers[-1]) if n not in present] if numbers else []
 
 
 DISPLAY_STATES = ("idle", "order", "done", "refused")

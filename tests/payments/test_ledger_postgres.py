@@ -19,6 +19,7 @@ from django.test import Client
 from payments.ledger import holder_accounts_get, system_account
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from payments.selectors import ledger_mismatches
+from terminals.models import Scan
 from tests.factories import InstitutionFactory, ProductFactory, card_with_balances, terminal_with_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -144,3 +145,19 @@ def test_a_system_account_created_in_a_rolled_back_transaction_is_not_remembered
         create_then_roll_back()
     account = system_account(kind=LedgerAccount.Kind.REVENUE, institution=school)
     assert LedgerAccount.objects.filter(pk=account.pk).exists()
+
+
+def test_the_same_read_sent_by_ten_threads_at_once_is_recorded_once() -> None:
+    school = InstitutionFactory()
+    card = card_with_balances(institution=school)
+    _terminal, token = terminal_with_token(institution=school)
+    body = json.dumps({"uid": card.uid, "sequence": 42})
+
+    def scan(_i: int) -> int:
+        response = Client().post(
+            "/api/v1/terminal/scans", data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+        return response.status_code
+
+    assert race(10, scan) == [200] * 10
+    assert Scan.objects.filter(sequence=42).count() == 1

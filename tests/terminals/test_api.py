@@ -1,5 +1,6 @@
 """The terminal API of API.md: scans, products, purchases and their error bodies."""
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -12,7 +13,7 @@ from payments.ledger import holder_accounts_get
 from payments.models import LedgerAccount
 from payments.selectors import ledger_mismatches
 from terminals.models import Scan, TerminalToken
-from terminals.services import terminal_token_revoke
+from terminals.services import scan_sequence_gaps, terminal_token_revoke
 from tests.factories import (
     InstitutionFactory,
     ProductCategoryFactory,
@@ -339,3 +340,41 @@ def test_scan_after_a_purchase_reports_todays_spending(till, school, sandwich) -
     till.buy(card.uid, sandwich.pk)
     body = till.post("/api/v1/terminal/scans", {"uid": card.uid}).json()
     assert (body["spent_today"], body["daily_limit"], body["balances"]["extra"]) == ("25.00", "60.00", "75.00")
+
+
+# --- read numbers from terminal agents ------------------------------------------------------
+
+
+def test_a_scan_sent_again_with_its_sequence_is_recorded_once_and_answered_alike(till, school) -> None:  # type: ignore[no-untyped-def]
+    card = card_with_balances(extra=100, institution=school)
+    body = {"uid": card.uid, "sequence": 7, "read_at": "2026-11-22T11:30:00+01:00"}
+    first = till.post("/api/v1/terminal/scans", body)
+    second = till.post("/api/v1/terminal/scans", body)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json()["scan_id"] == second.json()["scan_id"]
+    scan = Scan.objects.get()
+    assert (scan.sequence, scan.read_at.isoformat()) == (7, "2026-11-22T10:30:00+00:00")
+
+
+def test_a_sequence_reused_for_another_card_is_409_and_records_nothing(till, school) -> None:  # type: ignore[no-untyped-def]
+    anna, bo = card_with_balances(institution=school), card_with_balances(institution=school)
+    till.post("/api/v1/terminal/scans", {"uid": anna.uid, "sequence": 1})
+    response = till.post("/api/v1/terminal/scans", {"uid": bo.uid, "sequence": 1})
+    assert (response.status_code, error_code(response)) == (409, "sequence_reused")
+    assert Scan.objects.count() == 1
+
+
+def test_sequences_are_per_terminal(till, school) -> None:  # type: ignore[no-untyped-def]
+    card = card_with_balances(institution=school)
+    _other, other_token = terminal_with_token(institution=school)
+    till.post("/api/v1/terminal/scans", {"uid": card.uid, "sequence": 1})
+    Till(other_token).post("/api/v1/terminal/scans", {"uid": card.uid, "sequence": 1})
+    assert Scan.objects.count() == 2
+
+
+def test_missing_read_numbers_are_found(till, school) -> None:  # type: ignore[no-untyped-def]
+    card = card_with_balances(institution=school)
+    for sequence in (3, 4, 7, 9):
+        till.post("/api/v1/terminal/scans", {"uid": card.uid, "sequence": sequence})
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    assert scan_sequence_gaps(terminal=till.terminal, since=since) == [5, 6, 8]
