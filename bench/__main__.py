@@ -1,7 +1,7 @@
 """`python -m bench [NAME ...] [--seconds S]`: run the benchmarks and print one table.
 
-Without names every benchmark module of bench/ runs (a module is a benchmark when its name does
-not start with "_" and it has `run() -> list[Row]`).
+Without names every benchmark of bench/ runs (a module or package is a benchmark when its name
+does not start with "_" and it has `run() -> list[Row]`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from bench import Row, format_markdown, format_table, machine_info, write_json
 
 
 def benchmark_names() -> list[str]:
-    return sorted(
-        info.name for info in pkgutil.iter_modules(bench.__path__) if not info.name.startswith("_") and not info.ispkg
-    )
+    return sorted(info.name for info in pkgutil.iter_modules(bench.__path__) if not info.name.startswith("_"))
 
 
 def load(name: str) -> ModuleType:

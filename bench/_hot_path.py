@@ -1,6 +1,6 @@
 """Where a scan and a purchase spend their time, measured in-process (no HTTP server, no load).
 
-Run by bench/lunch_rush.py in a subprocess against the bench database:
+Run by bench/lunch_rush/ in a subprocess against the bench database:
     python -m bench._hot_path '{"token": ..., "uids": [...], "lines": [...], "iterations": 200}'
 Through django.test.Client (the whole WSGI handler and middleware stack, as gunicorn runs it):
 - the SQL statements of one scan and of one purchase (CaptureQueriesContext);

@@ -1,6 +1,6 @@
 """Fill the lunch-rush database: one school, its products, cardholders with cards and 32 tills.
 
-Run by bench/lunch_rush.py in a subprocess with DATABASE_URL set:
+Run by bench/lunch_rush/ in a subprocess with DATABASE_URL set:
     python -m bench._lunch_rush_setup HOLDERS TERMINALS EXTRA_CENTS
 Rows are bulk-inserted, the ledger consistently: each extra balance gets its own opening
 transaction (the extra account +X, the corrections account -X, as `opening_balance_post` writes

@@ -1,5 +1,5 @@
 -- The lock-update-insert transaction of a card purchase, in raw SQL: the pgbench baseline of
--- bench/lunch_rush.py (pgbench -n -c 32 -f bench/purchase.sql -D holder_min=... ...).
+-- bench/lunch_rush/pgbench.py (pgbench -n -c 32 -f bench/purchase.sql -D holder_min=... ...).
 -- One cardholder's extra account, chosen at random, is locked, debited and written to the ledger
 -- (a transaction, two entries summing to zero, the sale row), as purchase_create does; the
 -- entries keep `manage.py ledger_check` clean. The casts let it run with -M prepared too.
