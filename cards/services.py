@@ -1,6 +1,9 @@
+import hmac
+
 from django.db import transaction
 
 from accounts.models import Institution, User
+from cards.errors import ActivationInvalid
 from cards.models import Card, Cardholder, Guardianship, PriceCategory
 from cards.uids import normalize_uid
 
@@ -58,3 +61,26 @@ def card_block(*, card: Card, reason: str = "") -> Card:
             locked.save(update_fields=["status", "status_reason"])
     card.refresh_from_db()
     return card
+
+
+def guardianship_link(*, guardian: User, card_number: str, activation_code: str) -> Guardianship:
+    """Make `guardian` a guardian of the holder of the card, with the one-time activation code.
+
+    The code is consumed (cleared) in the same transaction, so it links once; letter case and
+    surrounding spaces do not matter. A wrong number, a
+    wrong code or a code already used all raise ActivationInvalid with the same message and change
+    nothing.
+    """
+    number = card_number.strip()
+    code = activation_code.strip().upper()
+    with transaction.atomic():
+        card = Card.objects.select_for_update().filter(number=number, holder__isnull=False).first()
+        stored = card.activation_code.strip().upper() if card is not None else ""
+        # Compare even without a card, so an unknown number takes as long as a wrong code.
+        matches = hmac.compare_digest((stored or "\0").encode(), code.encode())
+        if card is None or not stored or not code or not matches:
+            raise ActivationInvalid()
+        card.activation_code = ""
+        card.save(update_fields=["activation_code"])
+        assert card.holder is not None
+        return guardianship_create(guardian=guardian, holder=card.holder)

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("terminals.urls")),
     path("", include("canteen.urls")),
     path("till/", include("terminals.till_urls")),
+    path("portal/", include("cards.urls")),
 ]

@@ -7,10 +7,13 @@ from accounts.models import Role
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each person to where their work starts: canteen staff to the till, office staff to the back office."""
+    """Send each person to where their work starts: canteen staff to the till, office staff to the
+    back office, anyone without a staff role (a guardian) to the guardian portal."""
     roles = set(request.user.memberships.values_list("role", flat=True))  # type: ignore[union-attr]
     if Role.CANTEEN in roles:
         return redirect("till:home")
     if roles & {Role.OFFICE, Role.FINANCE, Role.ADMIN} or request.user.is_staff:
         return redirect("admin:index")
-    return redirect("till:home")
+    if roles:
+        return redirect("till:home")
+    return redirect("cards:portal_home")

@@ -28,5 +28,5 @@ def test_anonymous_visitors_are_asked_to_sign_in() -> None:
     assert Client().get("/")["Location"].startswith("/accounts/login/")
 
 
-def test_a_signed_in_person_without_a_staff_role_is_not_sent_to_the_admin() -> None:
-    assert signed_in(UserFactory()).get("/")["Location"] != "/admin/"
+def test_a_signed_in_person_without_a_staff_role_starts_in_the_guardian_portal() -> None:
+    assert signed_in(UserFactory()).get("/")["Location"] == "/portal/"
