@@ -4,8 +4,10 @@ admin permissions (DESIGN.md: roles by Django groups plus per-institution member
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from accounts.models import Institution, Role, StaffMembership, User
+from accounts.models import Institution, PersonalToken, Role, StaffMembership, User
+from accounts.tokens import PREFIX_LENGTH, token_digest, token_generate
 
 # What each role may do in the back office (the admin), as "app_label.codename".
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -72,3 +74,17 @@ def membership_grant(*, user: User, institution: Institution, role: str) -> Staf
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     return membership
+
+
+def personal_token_create(*, user: User, name: str) -> tuple[PersonalToken, str]:
+    """A new personal API token for the user; the raw token is returned once and never stored."""
+    raw = token_generate()
+    token = PersonalToken.objects.create(user=user, name=name, digest=token_digest(raw), prefix=raw[:PREFIX_LENGTH])
+    return token, raw
+
+
+def personal_token_revoke(*, token: PersonalToken) -> PersonalToken:
+    """Revoke the token for good (idempotent: the first revocation time is kept)."""
+    PersonalToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token.refresh_from_db()
+    return token

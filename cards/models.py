@@ -35,6 +35,12 @@ class Cardholder(models.Model):
         PriceCategory, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("price category")
     )
     guardians = models.ManyToManyField(User, through="Guardianship", related_name="wards", blank=True)
+    low_balance_alert_cents = models.BigIntegerField(
+        _("low balance alert (minor units)"),
+        null=True,
+        blank=True,
+        help_text=_("Guardians are told when the main balance falls below this."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -42,6 +48,12 @@ class Cardholder(models.Model):
         verbose_name_plural = _("cardholders")
         ordering = ["name"]
         indexes = [models.Index(fields=["institution", "group"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(low_balance_alert_cents__isnull=True) | models.Q(low_balance_alert_cents__gte=0),
+                name="cardholder_low_balance_alert_not_negative",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

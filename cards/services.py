@@ -1,9 +1,10 @@
+import enum
 import hmac
 
 from django.db import transaction
 
 from accounts.models import Institution, User
-from cards.errors import ActivationInvalid
+from cards.errors import ActivationInvalid, CardNotReopenable, CardReplaced
 from cards.models import Card, Cardholder, Guardianship, PriceCategory
 from cards.uids import normalize_uid
 
@@ -84,3 +85,57 @@ def guardianship_link(*, guardian: User, card_number: str, activation_code: str)
         card.save(update_fields=["activation_code"])
         assert card.holder is not None
         return guardianship_create(guardian=guardian, holder=card.holder)
+
+
+def card_unblock(*, card: Card) -> Card:
+    """Reopen a blocked card; an active card stays active.
+
+    A replaced card raises CardReplaced; a card blocked for debt, lost or returned raises
+    CardNotReopenable (the office decides those). Nothing changes when it raises.
+    """
+    with transaction.atomic():
+        locked = Card.objects.select_for_update().get(pk=card.pk)
+        if locked.status == Card.Status.REPLACED:
+            raise CardReplaced()
+        if locked.status not in (Card.Status.ACTIVE, Card.Status.BLOCKED):
+            raise CardNotReopenable()
+        if locked.status == Card.Status.BLOCKED:
+            locked.status = Card.Status.ACTIVE
+            locked.status_reason = ""
+            locked.save(update_fields=["status", "status_reason"])
+    card.refresh_from_db()
+    return card
+
+
+class Unchanged(enum.Enum):
+    """Marks a limit the caller leaves as it is (None means "no limit")."""
+
+    UNCHANGED = enum.auto()
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+def holder_limits_set(
+    *,
+    holder: Cardholder,
+    daily_limit_cents: int | Unchanged | None = UNCHANGED,
+    low_balance_alert_cents: int | Unchanged | None = UNCHANGED,
+) -> Cardholder:
+    """Set a cardholder's daily limit and low-balance alert; None removes it, UNCHANGED keeps it.
+
+    The daily limit is enforced per card at the till, so it is written to every regular and loaner
+    card of the holder, in one transaction with the alert.
+    """
+    for value in (daily_limit_cents, low_balance_alert_cents):
+        if isinstance(value, int) and value < 0:
+            raise ValueError("Limits cannot be negative")
+    with transaction.atomic():
+        if not isinstance(daily_limit_cents, Unchanged):
+            Card.objects.filter(holder=holder, kind__in=[Card.Kind.REGULAR, Card.Kind.LOANER]).update(
+                daily_limit_cents=daily_limit_cents
+            )
+        if not isinstance(low_balance_alert_cents, Unchanged):
+            holder.low_balance_alert_cents = low_balance_alert_cents
+            holder.save(update_fields=["low_balance_alert_cents"])
+    return holder

@@ -14,5 +14,7 @@ urlpatterns = [
     path("", include("terminals.urls")),
     path("", include("canteen.urls")),
     path("till/", include("terminals.till_urls")),
+    path("", include("payments.urls")),
+    path("portal/tokens/", include("accounts.urls")),
     path("portal/", include("cards.urls")),
 ]

@@ -1,0 +1,223 @@
+"""The guardian API (API.md): a guardian's cardholders, their history, limits and cards.
+
+Session or `Authorization: Bearer <personal token>`. Every query starts from
+`holder_list_for_guardian`, so another family's holder or card is a 404.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import PersonalTokenAuthentication
+from accounts.models import User
+from cards.models import Card, Cardholder
+from cards.selectors import holder_list_for_guardian
+from cards.services import UNCHANGED, card_block, card_unblock, holder_limits_set
+from cardsystem.api import error_responses, validated
+from cardsystem.errors import DomainError, NotFound
+from cardsystem.money import cents_to_str, currency
+from payments import serializers as s
+from payments.models import LedgerAccount, LedgerEntry
+
+PAGE_SIZE = 50
+GUARDIAN_CARD_KINDS = (Card.Kind.REGULAR, Card.Kind.LOANER)
+# Cards whose limit is the holder's: a replaced or returned card no longer counts.
+LIMIT_CARD_STATUSES = (Card.Status.ACTIVE, Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
+
+
+class ReauthFailed(DomainError):
+    code = "reauth_failed"
+    status = 403
+    default_message = _("The password is not right.")
+
+
+class GuardianApiView(APIView):
+    authentication_classes = [SessionAuthentication, PersonalTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def guardian(self, request: Request) -> User:
+        assert isinstance(request.user, User)
+        return request.user
+
+    def holders(self, request: Request) -> QuerySet[Cardholder]:
+        """The guardian's cardholders with everything the holder body shows, in three queries."""
+        return (
+            holder_list_for_guardian(user=self.guardian(request))
+            .select_related("institution")
+            .prefetch_related(
+                Prefetch(
+                    "ledger_accounts",
+                    queryset=LedgerAccount.objects.filter(kind__in=LedgerAccount.HOLDER_KINDS),
+                    to_attr="holder_accounts",
+                ),
+                Prefetch("cards", queryset=Card.objects.order_by("number"), to_attr="card_list"),
+            )
+            .order_by("name", "pk")
+        )
+
+    def holder(self, request: Request, holder_id: int) -> Cardholder:
+        holder = self.holders(request).filter(pk=holder_id).first()
+        if holder is None:
+            raise NotFound()
+        return holder
+
+    def card(self, request: Request, number: str) -> Card:
+        card = (
+            Card.objects.filter(
+                number=number,
+                kind__in=GUARDIAN_CARD_KINDS,
+                holder__in=holder_list_for_guardian(user=self.guardian(request)),
+            )
+            .select_related("holder")
+            .first()
+        )
+        if card is None:
+            raise NotFound()
+        return card
+
+    def reauthenticate(self, request: Request) -> None:
+        data = validated(s.PasswordInput, request.data)
+        if not self.guardian(request).check_password(data["password"]):
+            raise ReauthFailed()
+
+
+def _optional_money(cents: int | None) -> str | None:
+    return None if cents is None else cents_to_str(cents)
+
+
+def holder_body(holder: Cardholder) -> dict[str, Any]:
+    """A cardholder as the guardian API shows it (from `GuardianApiView.holders`)."""
+    accounts = {account.kind: account.balance_cents for account in holder.holder_accounts}  # type: ignore[attr-defined]
+    cards: list[Card] = holder.card_list  # type: ignore[attr-defined]
+    limits = [c.daily_limit_cents for c in cards if c.kind in GUARDIAN_CARD_KINDS and c.status in LIMIT_CARD_STATUSES]
+    return {
+        "id": holder.pk,
+        "name": holder.name,
+        "institution": holder.institution.name,
+        "group": holder.group,
+        "balances": {
+            "main": cents_to_str(accounts.get(LedgerAccount.Kind.MAIN, 0)),
+            "extra": cents_to_str(accounts.get(LedgerAccount.Kind.EXTRA, 0)),
+        },
+        "daily_limit": _optional_money(limits[0] if limits else None),
+        "low_balance_alert": _optional_money(holder.low_balance_alert_cents),
+        "cards": [{"number": card.number, "status": card.status} for card in cards],
+    }
+
+
+class HolderListApi(GuardianApiView):
+    @extend_schema(
+        operation_id="guardian_holders",
+        responses={200: s.HolderListOutput, **error_responses(401)},
+        summary="The guardian's cardholders with their balances, limits and cards.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"currency": currency(), "holders": [holder_body(h) for h in self.holders(request)]})
+
+
+class HolderApi(GuardianApiView):
+    @extend_schema(
+        operation_id="guardian_holder_limits",
+        request=s.HolderLimitsInput,
+        responses={200: s.GuardianHolderOutput, **error_responses(400, 401, 404)},
+        summary="Set the daily limit (on all the holder's cards) and the low-balance alert; null removes one.",
+    )
+    def patch(self, request: Request, holder_id: int) -> Response:
+        holder = self.holder(request, holder_id)
+        data = validated(s.HolderLimitsInput, request.data)
+        holder_limits_set(
+            holder=holder,
+            daily_limit_cents=data.get("daily_limit", UNCHANGED),
+            low_balance_alert_cents=data.get("low_balance_alert", UNCHANGED),
+        )
+        return Response(holder_body(self.holder(request, holder_id)))
+
+
+def _entry_body(entry: LedgerEntry, zone: dt.tzinfo) -> dict[str, Any]:
+    sale = getattr(entry.transaction, "sale", None)
+    lines = (
+        [
+            {"name": line.name, "quantity": line.quantity, "price": cents_to_str(line.unit_price_cents)}
+            for line in sale.lines.all()
+        ]
+        if sale is not None
+        else []
+    )
+    return {
+        "id": entry.pk,
+        "at": entry.transaction.created_at.astimezone(zone).isoformat(),
+        "kind": entry.transaction.kind,
+        "amount": cents_to_str(entry.amount_cents),
+        "balance": _optional_money(entry.balance_after_cents),
+        "place": sale.place if sale is not None else "",
+        "lines": lines,
+    }
+
+
+class HolderTransactionsApi(GuardianApiView):
+    @extend_schema(
+        operation_id="guardian_holder_transactions",
+        parameters=[s.TransactionQuery],
+        responses={200: s.TransactionPageOutput, **error_responses(400, 401, 404)},
+        summary="The holder's ledger entries on the main and extra balances, newest first, 50 a page.",
+    )
+    def get(self, request: Request, holder_id: int) -> Response:
+        query = validated(s.TransactionQuery, request.query_params)
+        holder = self.holder(request, holder_id)
+        zone = holder.institution.zone
+        entries = (
+            LedgerEntry.objects.filter(account__holder=holder, account__kind__in=LedgerAccount.HOLDER_KINDS)
+            .select_related("transaction", "transaction__sale")
+            .prefetch_related("transaction__sale__lines")
+            .order_by("-transaction__created_at", "-pk")
+        )
+        if query.get("from"):
+            entries = entries.filter(transaction__created_at__gte=dt.datetime.combine(query["from"], dt.time(), zone))
+        if query.get("to"):
+            day_after = query["to"] + dt.timedelta(days=1)
+            entries = entries.filter(transaction__created_at__lt=dt.datetime.combine(day_after, dt.time(), zone))
+        page = query["page"]
+        start = (page - 1) * PAGE_SIZE
+        rows = list(entries[start : start + PAGE_SIZE + 1])
+        next_url = None
+        if len(rows) > PAGE_SIZE:
+            params = request.query_params.copy()
+            params["page"] = str(page + 1)
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        return Response({"results": [_entry_body(entry, zone) for entry in rows[:PAGE_SIZE]], "next": next_url})
+
+
+class CardBlockApi(GuardianApiView):
+    @extend_schema(
+        operation_id="guardian_card_block",
+        request=s.PasswordInput,
+        responses={200: s.CardStatusOutput, **error_responses(400, 401, 403, 404)},
+        summary="Block a card of the guardian's cardholder, confirmed with the guardian's password.",
+    )
+    def post(self, request: Request, number: str) -> Response:
+        card = self.card(request, number)
+        self.reauthenticate(request)
+        card = card_block(card=card, reason=str(_("Blocked by a guardian.")))
+        return Response({"number": card.number, "status": card.status})
+
+
+class CardUnblockApi(GuardianApiView):
+    @extend_schema(
+        operation_id="guardian_card_unblock",
+        request=s.PasswordInput,
+        responses={200: s.CardStatusOutput, **error_responses(400, 401, 403, 404, 409)},
+        summary="Reopen a card the guardian blocked; a replaced card stays blocked (409 card_replaced).",
+    )
+    def post(self, request: Request, number: str) -> Response:
+        card = self.card(request, number)
+        self.reauthenticate(request)
+        card = card_unblock(card=card)
+        return Response({"number": card.number, "status": card.status})
