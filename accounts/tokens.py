@@ -1,4 +1,5 @@
-"""Personal API tokens: 256 random bits, stored as a SHA-256 digest (a fast hash is enough)."""
+"""Bearer tokens (personal API tokens and terminal tokens): 256 random bits, stored as a SHA-256
+digest; a fast hash is enough, as there is nothing to brute-force."""
 
 import hashlib
 import secrets

@@ -21,12 +21,12 @@ django.setup()
 from django.db import transaction  # noqa: E402
 
 from accounts.models import Institution  # noqa: E402
+from accounts.tokens import token_digest, token_generate  # noqa: E402
 from canteen.models import Product, ProductCategory  # noqa: E402
 from cards.models import Card, Cardholder  # noqa: E402
 from payments.ledger import system_account  # noqa: E402
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction  # noqa: E402
 from terminals.models import Terminal, TerminalToken  # noqa: E402
-from terminals.tokens import token_digest, token_generate  # noqa: E402
 
 BATCH = 5000
 PRODUCTS = [("Sandwich", "food", 2500), ("Milk", "drinks", 500), ("Apple", "fruit", 400)]

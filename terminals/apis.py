@@ -3,8 +3,7 @@
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +12,7 @@ from canteen.selectors import product_list_for_institution
 from canteen.services import LineRequest, purchase_create
 from cards.models import Card
 from cards.selectors import card_get_by_uid
+from cardsystem.api import error_responses, validated
 from cardsystem.errors import DomainError, InvalidRequest
 from cardsystem.money import cents_to_str, currency
 from payments.idempotency import idempotent_run, request_fingerprint
@@ -43,10 +43,6 @@ class InvalidIdempotencyKey(DomainError):
     default_message = _("The Idempotency-Key header must be 1 to 64 characters.")
 
 
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(s.ErrorOutput) for code in codes}
-
-
 class TerminalApiView(APIView):
     authentication_classes = [TerminalTokenAuthentication]
     permission_classes = [IsTerminal]
@@ -54,12 +50,6 @@ class TerminalApiView(APIView):
     def terminal(self, request: Request) -> Terminal:
         assert isinstance(request.auth, Terminal)
         return request.auth
-
-
-def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -75,7 +65,7 @@ class ScanApi(TerminalApiView):
     @extend_schema(
         operation_id="terminal_scan",
         request=s.ScanInput,
-        responses={200: s.ScanOutput, **errors(400, 401, 404, 409)},
+        responses={200: s.ScanOutput, **error_responses(400, 401, 404, 409)},
         summary="Report a card read; the terminal's staff screen shows the cardholder.",
     )
     def post(self, request: Request) -> Response:
@@ -92,7 +82,7 @@ class ScanApi(TerminalApiView):
 
 
 class ProductListApi(TerminalApiView):
-    @extend_schema(operation_id="terminal_products", responses={200: s.ProductListOutput, **errors(401)})
+    @extend_schema(operation_id="terminal_products", responses={200: s.ProductListOutput, **error_responses(401)})
     def get(self, request: Request) -> Response:
         products = product_list_for_institution(institution=self.terminal(request).institution)
         return Response(
@@ -111,7 +101,7 @@ class PurchaseApi(TerminalApiView):
         operation_id="terminal_purchase",
         request=s.PurchaseInput,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.PurchaseOutput, **errors(400, 401, 404, 409, 422)},
+        responses={201: s.PurchaseOutput, **error_responses(400, 401, 404, 409, 422)},
         summary="Sell at the buffet: from the card's extra balance, or record a cash sale.",
     )
     def post(self, request: Request) -> Response:

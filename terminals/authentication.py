@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import Institution
+from accounts.tokens import token_digest
 from cardsystem.rawsql import column_count, instance, select_columns
 from terminals.models import Terminal
-from terminals.tokens import token_digest
 
 
 class TerminalPrincipal:

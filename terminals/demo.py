@@ -4,13 +4,13 @@ from django.db import transaction
 
 from accounts.models import Institution, Role, User
 from accounts.services import membership_grant
+from accounts.tokens import token_digest
 from canteen.models import Product, ProductCategory
 from cards.models import Card, PriceCategory
 from cards.services import card_issue, guardianship_create
 from payments.ledger import holder_accounts_get, opening_balance_post
 from payments.services import holder_register
 from terminals.models import Terminal, TerminalToken
-from terminals.tokens import token_digest
 
 DEMO_TERMINAL_TOKEN = "demo-terminal-token"
 STAFF_PASSWORD = "demo-staff-1"

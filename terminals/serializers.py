@@ -7,17 +7,7 @@ from rest_framework import serializers
 
 from canteen.models import Sale
 from cards.uids import InvalidUid, normalize_uid
-
-
-class StrictSerializer(serializers.Serializer[Any]):
-    """Refuses fields it does not know, so a misspelt field is an error rather than ignored."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
-        return super().to_internal_value(data)
+from cardsystem.api import MoneyField, StrictSerializer
 
 
 class UidField(serializers.CharField):
@@ -58,10 +48,6 @@ class PurchaseInput(StrictSerializer):
         if attrs.get("payment") == Sale.Payment.CARD and not attrs.get("uid"):
             raise serializers.ValidationError({"uid": [_("A card payment needs the card's UID.")]})
         return attrs
-
-
-class MoneyField(serializers.CharField):
-    """Documentation only: money is a decimal string with two places."""
 
 
 class CardOutput(serializers.Serializer[Any]):
@@ -114,15 +100,3 @@ class PurchaseOutput(serializers.Serializer[Any]):
     currency = serializers.CharField()
     balances = BalancesOutput(allow_null=True)
     receipt_url = serializers.CharField()
-
-
-class ErrorDetail(serializers.Serializer[Any]):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-
-
-class ErrorOutput(serializers.Serializer[Any]):
-    error = ErrorDetail()

@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.tokens import token_digest, token_generate
 from canteen.selectors import card_spent_today_fact
 from canteen.services import card_refusal
 from cards.models import Card
@@ -15,7 +16,6 @@ from cardsystem.money import InvalidAmount, str_to_cents
 from cardsystem.rawsql import adapt_datetime
 from payments.ledger import HolderAccounts, holder_accounts_get
 from terminals.models import DisplayState, Scan, Terminal, TerminalToken
-from terminals.tokens import token_digest, token_generate
 
 
 def terminal_token_issue(*, terminal: Terminal) -> str:

@@ -10,9 +10,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Institution
+from accounts.tokens import token_digest
 from cards.models import Card
 from terminals.models import Terminal, TerminalToken
-from terminals.tokens import token_digest
 from tests.factories import InstitutionFactory, TerminalFactory, card_with_balances, terminal_with_token
 
 pytestmark = pytest.mark.django_db
