@@ -17,8 +17,8 @@ from canteen.models import Sale
 from canteen.services import LineRequest, purchase_create
 from cards.models import Card
 from cardsystem.errors import InvalidRequest, NotFound
-from terminals.models import DisplayState, Scan, Terminal
-from terminals.services import ScanResult, display_update, scan_describe, scan_insert
+from terminals.models import Scan, Terminal
+from terminals.services import ScanResult, scan_describe, scan_insert
 
 
 class TerminalNotFound(NotFound):
@@ -120,8 +120,3 @@ def till_display_get(*, user: User, terminal_id: int) -> DisplayView:
         raise TerminalNotFound()
     _pk, version, payload = row
     return DisplayView(version=version or 0, payload=payload or {})
-
-
-def till_display_show(*, terminal: Terminal, payload: Any) -> DisplayState:
-    """Show the till's order (or the sale's result) on its customer display."""
-    return display_update(terminal=terminal, payload=payload)

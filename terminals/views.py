@@ -27,11 +27,11 @@ from cardsystem.money import cents_to_str, currency
 from payments.idempotency import idempotent_run, request_fingerprint
 from terminals.models import Terminal
 from terminals.presenters import purchase_body, scan_body
+from terminals.services import display_update
 from terminals.till import (
     TerminalNotFound,
     scan_record_card,
     till_display_get,
-    till_display_show,
     till_newest_scan_id,
     till_sale_create,
     till_scan_get,
@@ -286,7 +286,7 @@ def display_state(request: HttpRequest, terminal_id: int) -> HttpResponse:
     user = _user(request)
     if request.method == "POST":
         terminal = till_terminal_get(user=user, terminal_id=terminal_id)
-        state = till_display_show(terminal=terminal, payload=_body(request))
+        state = display_update(terminal=terminal, payload=_body(request))
         return JsonResponse({"version": state.version}, status=200)
     known = request.GET.get("version")
     shown = till_display_get(user=user, terminal_id=terminal_id)
