@@ -22,6 +22,16 @@ class MoneyField(serializers.CharField):
     """Documentation only: money is a decimal string with two places."""
 
 
+class BalancesOutput(serializers.Serializer[Any]):
+    main = MoneyField()
+    extra = MoneyField()
+
+
+class CardOutput(serializers.Serializer[Any]):
+    number = serializers.CharField()
+    status = serializers.CharField()
+
+
 class ErrorDetail(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cardsystem.api import MoneyField, StrictSerializer
+from cardsystem.api import BalancesOutput, CardOutput, MoneyField, StrictSerializer
 from cardsystem.money import InvalidAmount, cents_to_str, str_to_cents
 
 
@@ -64,25 +64,15 @@ TransactionQuery._declared_fields["from"] = serializers.DateField(
 )
 
 
-class GuardianBalancesOutput(serializers.Serializer[Any]):
-    main = MoneyField()
-    extra = MoneyField()
-
-
-class GuardianCardOutput(serializers.Serializer[Any]):
-    number = serializers.CharField()
-    status = serializers.CharField()
-
-
 class GuardianHolderOutput(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     institution = serializers.CharField()
     group = serializers.CharField()
-    balances = GuardianBalancesOutput()
+    balances = BalancesOutput()
     daily_limit = MoneyField(allow_null=True)
     low_balance_alert = MoneyField(allow_null=True)
-    cards = GuardianCardOutput(many=True)
+    cards = CardOutput(many=True)
 
 
 class HolderListOutput(serializers.Serializer[Any]):

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from canteen.models import Sale
 from cards.uids import InvalidUid, normalize_uid
-from cardsystem.api import MoneyField, StrictSerializer
+from cardsystem.api import BalancesOutput, CardOutput, MoneyField, StrictSerializer
 
 
 class UidField(serializers.CharField):
@@ -50,11 +50,6 @@ class PurchaseInput(StrictSerializer):
         return attrs
 
 
-class CardOutput(serializers.Serializer[Any]):
-    number = serializers.CharField()
-    status = serializers.CharField()
-
-
 class HolderOutput(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -62,11 +57,6 @@ class HolderOutput(serializers.Serializer[Any]):
     institution = serializers.CharField()
     photo_url = serializers.CharField(allow_null=True)
     allergies = serializers.CharField()
-
-
-class BalancesOutput(serializers.Serializer[Any]):
-    main = MoneyField()
-    extra = MoneyField()
 
 
 class ScanOutput(serializers.Serializer[Any]):
