@@ -7,7 +7,7 @@ Session or `Authorization: Bearer <personal token>`. Every query starts from
 import datetime as dt
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework.authentication import SessionAuthentication
@@ -19,16 +19,20 @@ from rest_framework.views import APIView
 from accounts.authentication import PersonalTokenAuthentication
 from accounts.models import User
 from cards.models import Card, Cardholder
-from cards.selectors import holder_list_for_guardian
 from cards.services import UNCHANGED, card_block, card_unblock, holder_limits_set
 from cardsystem.api import error_responses, validated
 from cardsystem.errors import DomainError, NotFound
 from cardsystem.money import cents_to_str, currency
 from payments import serializers as s
 from payments.models import LedgerAccount, LedgerEntry
+from payments.selectors import (
+    GUARDIAN_CARD_KINDS,
+    guardian_card_get,
+    holder_entries,
+    holder_list_with_balances_for_guardian,
+)
 
 PAGE_SIZE = 50
-GUARDIAN_CARD_KINDS = (Card.Kind.REGULAR, Card.Kind.LOANER)
 # Cards whose limit is the holder's: a replaced or returned card no longer counts.
 LIMIT_CARD_STATUSES = (Card.Status.ACTIVE, Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
 
@@ -48,20 +52,7 @@ class GuardianApiView(APIView):
         return request.user
 
     def holders(self, request: Request) -> QuerySet[Cardholder]:
-        """The guardian's cardholders with everything the holder body shows, in three queries."""
-        return (
-            holder_list_for_guardian(user=self.guardian(request))
-            .select_related("institution")
-            .prefetch_related(
-                Prefetch(
-                    "ledger_accounts",
-                    queryset=LedgerAccount.objects.filter(kind__in=LedgerAccount.HOLDER_KINDS),
-                    to_attr="holder_accounts",
-                ),
-                Prefetch("cards", queryset=Card.objects.order_by("number"), to_attr="card_list"),
-            )
-            .order_by("name", "pk")
-        )
+        return holder_list_with_balances_for_guardian(user=self.guardian(request))
 
     def holder(self, request: Request, holder_id: int) -> Cardholder:
         holder = self.holders(request).filter(pk=holder_id).first()
@@ -70,15 +61,7 @@ class GuardianApiView(APIView):
         return holder
 
     def card(self, request: Request, number: str) -> Card:
-        card = (
-            Card.objects.filter(
-                number=number,
-                kind__in=GUARDIAN_CARD_KINDS,
-                holder__in=holder_list_for_guardian(user=self.guardian(request)),
-            )
-            .select_related("holder")
-            .first()
-        )
+        card = guardian_card_get(user=self.guardian(request), number=number)
         if card is None:
             raise NotFound()
         return card
@@ -172,18 +155,7 @@ class HolderTransactionsApi(GuardianApiView):
     def get(self, request: Request, holder_id: int) -> Response:
         query = validated(s.TransactionQuery, request.query_params)
         holder = self.holder(request, holder_id)
-        zone = holder.institution.zone
-        entries = (
-            LedgerEntry.objects.filter(account__holder=holder, account__kind__in=LedgerAccount.HOLDER_KINDS)
-            .select_related("transaction", "transaction__sale")
-            .prefetch_related("transaction__sale__lines")
-            .order_by("-transaction__created_at", "-pk")
-        )
-        if query.get("from"):
-            entries = entries.filter(transaction__created_at__gte=dt.datetime.combine(query["from"], dt.time(), zone))
-        if query.get("to"):
-            day_after = query["to"] + dt.timedelta(days=1)
-            entries = entries.filter(transaction__created_at__lt=dt.datetime.combine(day_after, dt.time(), zone))
+        entries = holder_entries(holder=holder, first_day=query.get("from"), last_day=query.get("to"))
         page = query["page"]
         start = (page - 1) * PAGE_SIZE
         rows = list(entries[start : start + PAGE_SIZE + 1])
@@ -192,6 +164,7 @@ class HolderTransactionsApi(GuardianApiView):
             params = request.query_params.copy()
             params["page"] = str(page + 1)
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        zone = holder.institution.zone
         return Response({"results": [_entry_body(entry, zone) for entry in rows[:PAGE_SIZE]], "next": next_url})
 
 

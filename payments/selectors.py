@@ -1,9 +1,16 @@
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from accounts.models import User
+from cards.models import Card, Cardholder
+from cards.selectors import holder_list_for_guardian
 from payments.models import LedgerAccount, LedgerEntry
+
+# The cards a guardian sees and manages: not the staff's teacher and cashier cards.
+GUARDIAN_CARD_KINDS = (Card.Kind.REGULAR, Card.Kind.LOANER)
 
 
 @dataclass(frozen=True)
@@ -60,3 +67,50 @@ def ledger_mismatches() -> list[LedgerMismatch]:
     if grand_total != 0:
         found.append(LedgerMismatch("ledger", f"all entries sum to {grand_total}, not 0"))
     return found
+
+
+def holder_list_with_balances_for_guardian(*, user: User) -> QuerySet[Cardholder]:
+    """The guardian's cardholders with their institution, balances (`holder_accounts`) and cards
+    (`card_list`): three queries however many there are."""
+    return (
+        holder_list_for_guardian(user=user)
+        .select_related("institution")
+        .prefetch_related(
+            Prefetch(
+                "ledger_accounts",
+                queryset=LedgerAccount.objects.filter(kind__in=LedgerAccount.HOLDER_KINDS),
+                to_attr="holder_accounts",
+            ),
+            Prefetch("cards", queryset=Card.objects.order_by("number"), to_attr="card_list"),
+        )
+        .order_by("name", "pk")
+    )
+
+
+def guardian_card_get(*, user: User, number: str) -> Card | None:
+    """One of the guardian's cardholders' cards by its printed number, or None."""
+    return (
+        Card.objects.filter(number=number, kind__in=GUARDIAN_CARD_KINDS, holder__in=holder_list_for_guardian(user=user))
+        .select_related("holder")
+        .first()
+    )
+
+
+def holder_entries(
+    *, holder: Cardholder, first_day: dt.date | None = None, last_day: dt.date | None = None
+) -> QuerySet[LedgerEntry]:
+    """The cardholder's entries on main and extra, newest first, with their sales and lines; the
+    days are the institution's."""
+    zone = holder.institution.zone
+    entries = (
+        LedgerEntry.objects.filter(account__holder=holder, account__kind__in=LedgerAccount.HOLDER_KINDS)
+        .select_related("transaction", "transaction__sale")
+        .prefetch_related("transaction__sale__lines")
+        .order_by("-transaction__created_at", "-pk")
+    )
+    if first_day:
+        entries = entries.filter(transaction__created_at__gte=dt.datetime.combine(first_day, dt.time(), zone))
+    if last_day:
+        day_after = last_day + dt.timedelta(days=1)
+        entries = entries.filter(transaction__created_at__lt=dt.datetime.combine(day_after, dt.time(), zone))
+    return entries
