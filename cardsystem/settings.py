@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "cardsystem",
     "accounts",
     "cards",
     "payments",
