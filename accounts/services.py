@@ -20,6 +20,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "cards.view_card",
         "cards.add_card",
         "cards.change_card",
+        "cards.view_replacementorder",
+        "cards.change_replacementorder",
         "canteen.view_productcategory",
         "canteen.add_productcategory",
         "canteen.change_productcategory",

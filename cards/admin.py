@@ -15,7 +15,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from cards.models import Card, Cardholder, PriceCategory
+from cards.models import Card, Cardholder, PriceCategory, ReplacementOrder
 from cards.services import card_issue
 from cards.uids import InvalidUid, normalize_uid
 from cardsystem.forms import MoneyField
@@ -188,4 +188,32 @@ class CardAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def has_delete_permission(self, request: HttpRequest, obj: Card | None = None) -> bool:
+        return False
+
+
+@admin.register(ReplacementOrder)
+class ReplacementOrderAdmin(admin.ModelAdmin):
+    """The office's queue of replacement cards to print, oldest first.
+
+    Orders come from guardians (payments.replacements), who have already paid and whose old card is
+    blocked for good, so nothing is added or deleted here and the money is read-only; the office
+    moves an order on by its status. Issuing the new card is a later back-office step.
+    """
+
+    list_display = ["created_at", "holder", "old_card", "status", "paid_with", "fee"]
+    list_filter = ["status", "paid_with"]
+    list_select_related = ["holder", "old_card"]
+    search_fields = ["holder__name", "=old_card__number"]
+    ordering = ["created_at", "pk"]
+    fields = ["holder", "old_card", "ordered_by", "created_at", "fee", "paid_with", "status", "new_card", "issued_at"]
+    readonly_fields = ["holder", "old_card", "ordered_by", "created_at", "fee", "paid_with", "new_card", "issued_at"]
+
+    @admin.display(description=_("fee"), ordering="fee_cents")
+    def fee(self, obj: ReplacementOrder) -> str:
+        return cents_to_str(obj.fee_cents)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReplacementOrder | None = None) -> bool:
         return False

@@ -129,3 +129,42 @@ class Card(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class ReplacementOrder(models.Model):
+    """A guardian's order for a new card; the office's print queue. The old card is blocked for good
+    when the order is made, whatever happens to the fee."""
+
+    class Status(models.TextChoices):
+        AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
+        ORDERED = "ordered", _("Ordered: to be printed")
+        ISSUED = "issued", _("Issued")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class PaidWith(models.TextChoices):
+        BALANCE = "balance", _("Extra balance")
+        PROVIDER = "provider", _("Payment")
+        FREE = "free", _("No fee")
+
+    old_card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="replacement_order")
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="replacement_orders")
+    ordered_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="replacement_orders")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    fee_cents = models.BigIntegerField(_("fee (minor units)"))
+    paid_with = models.CharField(_("paid with"), max_length=10, choices=PaidWith.choices)
+    new_card = models.OneToOneField(
+        Card, on_delete=models.PROTECT, null=True, blank=True, related_name="replacing_order"
+    )
+    created_at = models.DateTimeField(_("ordered at"), auto_now_add=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("replacement card order")
+        verbose_name_plural = _("replacement card orders")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(fee_cents__gte=0), name="replacement_fee_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder} · {self.old_card}"

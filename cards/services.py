@@ -139,3 +139,10 @@ def holder_limits_set(
             holder.low_balance_alert_cents = low_balance_alert_cents
             holder.save(update_fields=["low_balance_alert_cents"])
     return holder
+
+
+def holder_debt_block_lift(*, holder: Cardholder) -> int:
+    """Reopen the holder's cards that were blocked for debt (the debt is paid); returns how many."""
+    return Card.objects.filter(holder=holder, status=Card.Status.DEBT_BLOCKED).update(
+        status=Card.Status.ACTIVE, status_reason=""
+    )

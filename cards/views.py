@@ -1,12 +1,11 @@
-"""Guardian portal pages: the overview of the guardian's cardholders and linking a new one.
+"""Guardian portal page for linking a new cardholder with a card number and activation code.
 
-Every query starts from `holder_list_for_guardian`, so another family's holder is never shown.
+The overview of the guardian's cardholders is `payments.views.overview` (it shows balances).
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -15,8 +14,6 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import User
 from cards.errors import ActivationInvalid
 from cards.forms import LinkForm
-from cards.models import Card
-from cards.selectors import holder_list_for_guardian
 from cards.services import guardianship_link
 
 # Failed linking attempts allowed per guardian in LINK_WINDOW_SECONDS: enough for typing errors,
@@ -44,18 +41,6 @@ def _failure_record(user: User) -> None:
 
 
 @login_required
-def portal_home(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
-    holders = (
-        holder_list_for_guardian(user=user)
-        .select_related("institution")
-        .prefetch_related(Prefetch("cards", queryset=Card.objects.order_by("number")))
-        .order_by("name", "pk")
-    )
-    return render(request, "cards/portal_home.html", {"holders": holders})
-
-
-@login_required
 @require_http_methods(["GET", "POST"])
 def link(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
@@ -79,7 +64,7 @@ def link(request: HttpRequest) -> HttpResponse:
                 status = 400
             else:
                 messages.success(request, _("%(name)s is now linked to your account.") % {"name": guardianship.holder})
-                return redirect("cards:portal_home")
+                return redirect("portal:home")
         else:
             status = 400
     return render(request, "cards/link.html", {"form": form}, status=status)

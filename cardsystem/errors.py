@@ -6,6 +6,7 @@ Services raise subclasses with a stable `code`; the API turns them into
 
 from typing import Any, ClassVar
 
+from django.http import Http404
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -28,7 +29,9 @@ class DomainError(Exception):
         return {"error": error}
 
 
-class NotFound(DomainError):
+class NotFound(DomainError, Http404):
+    """Also Django's Http404, so a page that meets it answers 404 like the API does."""
+
     code = "not_found"
     status = 404
     default_message = _("Not found.")

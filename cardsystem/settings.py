@@ -119,6 +119,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
     "nightly-ledger-check": {"task": "payments.ledger_check", "schedule": crontab(hour=3, minute=15)},
     "hourly-scan-purge": {"task": "terminals.scans_purge", "schedule": crontab(minute=5)},
+    "low-balance-sweep": {"task": "payments.low_balance_sweep", "schedule": crontab(minute="*/10")},
+    "payments-expire": {"task": "payments.payments_expire", "schedule": crontab(minute="*/5")},
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -191,6 +193,20 @@ X_FRAME_OPTIONS = "DENY"
 # Business settings (DOMAIN.md defaults).
 CARD_REPLACEMENT_FEE_CENTS = env.int("CARD_REPLACEMENT_FEE_CENTS", default=2500)
 DEFAULT_DEBT_LIMIT_CENTS = env.int("DEFAULT_DEBT_LIMIT_CENTS", default=15000)
+TOPUP_MINIMUM_CENTS = env.int("TOPUP_MINIMUM_CENTS", default=5000)
+TOPUP_MAXIMUM_CENTS = env.int("TOPUP_MAXIMUM_CENTS", default=500000)
+
+# Payments: the provider guardians pay with. "test" is the built-in test provider (a hosted page and an
+# HMAC-signed callback, like a real one); a real adapter is another module in payments/providers/.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="test")
+# The secret the provider signs its callbacks with (shared with the provider).
+PAYMENT_CALLBACK_SECRET = env.str("PAYMENT_CALLBACK_SECRET", default=SECRET_KEY + ":payments")
+# A callback older than this is refused (a captured callback cannot be replayed later).
+PAYMENT_CALLBACK_TOLERANCE_SECONDS = env.int("PAYMENT_CALLBACK_TOLERANCE_SECONDS", default=300)
+# A payment nobody finished at the provider expires after this long.
+PAYMENT_EXPIRY_MINUTES = env.int("PAYMENT_EXPIRY_MINUTES", default=30)
+# The address the provider's pages and callbacks are reached at (absolute URLs in payment links).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

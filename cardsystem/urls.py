@@ -2,19 +2,26 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.language import language_set
 from cardsystem import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", language_set, name="set_language"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),
     path("", include("terminals.urls")),
     path("", include("canteen.urls")),
     path("till/", include("terminals.till_urls")),
     path("", include("payments.urls")),
+    path("", include("payments.topup_urls")),
+    path("pay/test/", include("payments.test_provider_urls")),
+    path("portal/", include("payments.card_urls")),
     path("portal/tokens/", include("accounts.urls")),
+    path("portal/", include("canteen.portal_urls")),
+    path("portal/", include("payments.transfer_urls")),
+    path("portal/", include("payments.portal_urls")),
     path("portal/", include("cards.urls")),
 ]

@@ -16,4 +16,4 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("admin:index")
     if roles:
         return redirect("till:home")
-    return redirect("cards:portal_home")
+    return redirect("portal:home")

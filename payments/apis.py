@@ -18,13 +18,18 @@ from rest_framework.views import APIView
 
 from accounts.authentication import PersonalTokenAuthentication
 from accounts.models import User
-from cards.models import Card, Cardholder
-from cards.services import UNCHANGED, card_block, card_unblock, holder_limits_set
+from accounts.reauth import reauth_check
+from cards.models import Card, Cardholder, ReplacementOrder
+from cards.services import UNCHANGED, card_block, card_unblock
 from cardsystem.api import error_responses, validated
-from cardsystem.errors import DomainError, NotFound
+from cardsystem.errors import NotFound
 from cardsystem.money import cents_to_str, currency
 from payments import serializers as s
+from payments.balance_watch import holder_settings_save
+from payments.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent_run, request_fingerprint
 from payments.models import LedgerAccount, LedgerEntry
+from payments.providers import provider_get
+from payments.replacements import card_replacement_order, replacement_fee_payment
 from payments.selectors import (
     GUARDIAN_CARD_KINDS,
     guardian_card_get,
@@ -35,12 +40,6 @@ from payments.selectors import (
 PAGE_SIZE = 50
 # Cards whose limit is the holder's: a replaced or returned card no longer counts.
 LIMIT_CARD_STATUSES = (Card.Status.ACTIVE, Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
-
-
-class ReauthFailed(DomainError):
-    code = "reauth_failed"
-    status = 403
-    default_message = _("The password is not right.")
 
 
 class GuardianApiView(APIView):
@@ -66,10 +65,12 @@ class GuardianApiView(APIView):
             raise NotFound()
         return card
 
-    def reauthenticate(self, request: Request) -> None:
-        data = validated(s.PasswordInput, request.data)
-        if not self.guardian(request).check_password(data["password"]):
-            raise ReauthFailed()
+    def reauthenticate(self, request: Request, serializer: type[s.PasswordInput] = s.PasswordInput) -> dict[str, Any]:
+        """The guardian's password again (403 reauth_failed; 429 too_many_attempts after five wrong);
+        returns the validated body."""
+        data = validated(serializer, request.data)
+        reauth_check(user=self.guardian(request), password=data["password"])
+        return data
 
 
 def _optional_money(cents: int | None) -> str | None:
@@ -108,6 +109,14 @@ class HolderListApi(GuardianApiView):
 
 class HolderApi(GuardianApiView):
     @extend_schema(
+        operation_id="guardian_holder",
+        responses={200: s.GuardianHolderOutput, **error_responses(401, 404)},
+        summary="One of the guardian's cardholders, as in the list.",
+    )
+    def get(self, request: Request, holder_id: int) -> Response:
+        return Response(holder_body(self.holder(request, holder_id)))
+
+    @extend_schema(
         operation_id="guardian_holder_limits",
         request=s.HolderLimitsInput,
         responses={200: s.GuardianHolderOutput, **error_responses(400, 401, 404)},
@@ -116,7 +125,7 @@ class HolderApi(GuardianApiView):
     def patch(self, request: Request, holder_id: int) -> Response:
         holder = self.holder(request, holder_id)
         data = validated(s.HolderLimitsInput, request.data)
-        holder_limits_set(
+        holder_settings_save(
             holder=holder,
             daily_limit_cents=data.get("daily_limit", UNCHANGED),
             low_balance_alert_cents=data.get("low_balance_alert", UNCHANGED),
@@ -172,7 +181,7 @@ class CardBlockApi(GuardianApiView):
     @extend_schema(
         operation_id="guardian_card_block",
         request=s.PasswordInput,
-        responses={200: s.CardStatusOutput, **error_responses(400, 401, 403, 404)},
+        responses={200: s.CardStatusOutput, **error_responses(400, 401, 403, 404, 429)},
         summary="Block a card of the guardian's cardholder, confirmed with the guardian's password.",
     )
     def post(self, request: Request, number: str) -> Response:
@@ -186,7 +195,7 @@ class CardUnblockApi(GuardianApiView):
     @extend_schema(
         operation_id="guardian_card_unblock",
         request=s.PasswordInput,
-        responses={200: s.CardStatusOutput, **error_responses(400, 401, 403, 404, 409)},
+        responses={200: s.CardStatusOutput, **error_responses(400, 401, 403, 404, 409, 429)},
         summary="Reopen a card the guardian blocked; a replaced card stays blocked (409 card_replaced).",
     )
     def post(self, request: Request, number: str) -> Response:
@@ -194,3 +203,43 @@ class CardUnblockApi(GuardianApiView):
         self.reauthenticate(request)
         card = card_unblock(card=card)
         return Response({"number": card.number, "status": card.status})
+
+
+class CardReplaceApi(GuardianApiView):
+    @extend_schema(
+        operation_id="guardian_card_replace",
+        request=s.ReplaceInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.ReplacementOrderOutput, **error_responses(400, 401, 403, 404, 409, 422, 429)},
+        summary=(
+            "Order a replacement card; the old card is blocked for good. The fee is paid from the extra "
+            "balance (409 insufficient_funds) or at payment_url (409 card_replaced when ordered already)."
+        ),
+    )
+    def post(self, request: Request, number: str) -> Response:
+        key = idempotency_key(request)
+        card = self.card(request, number)
+        data = self.reauthenticate(request, s.ReplaceInput)
+        guardian = self.guardian(request)
+
+        def run() -> tuple[int, dict[str, Any]]:
+            order = card_replacement_order(guardian=guardian, card=card, paid_with=data["paid_with"])
+            body = {
+                "order": order.pk,
+                "fee": cents_to_str(order.fee_cents),
+                "currency": currency(),
+                "status": order.status,
+                "paid_with": order.paid_with,
+            }
+            if order.status == ReplacementOrder.Status.AWAITING_PAYMENT:
+                payment = replacement_fee_payment(guardian=guardian, order=order)
+                body["payment_url"] = provider_get(payment.provider).payment_page_url(
+                    payment=payment, base_url=request.build_absolute_uri("/")
+                )
+            return 201, body
+
+        # The path names the card; the body is left out of the fingerprint because it is the
+        # password, whose plain hash must not be stored.
+        fingerprint = request_fingerprint(method="POST", path=request.path, body={})
+        status, body = idempotent_run(caller=f"user:{guardian.pk}", key=key, fingerprint=fingerprint, run=run)
+        return Response(body, status=status)

@@ -13,6 +13,9 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.request import Request
 
 from cardsystem.errors import DomainError
 from cardsystem.rawsql import adapt_datetime
@@ -20,6 +23,29 @@ from payments.errors import IdempotencyKeyReused
 from payments.models import IdempotencyRecord
 
 Answer = tuple[int, dict[str, Any]]
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="1–64 characters; the same key and body answer as the first time and move no money twice.",
+)
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = "invalid_request"
+    status = 400
+    default_message = _("The Idempotency-Key header must be 1 to 64 characters.")
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 64:
+        raise InvalidIdempotencyKey()
+    return key
 
 
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:

@@ -6,7 +6,7 @@ balances re-read under the lock, checked against their floors, and updated with 
 System accounts are never locked or updated: their balance is the sum of their entries.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,8 @@ from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariant
 from payments.models import LedgerAccount, LedgerTransaction
 
 Kind = LedgerAccount.Kind
+# What a movement re-reads under the lock: the balance and floor it checks, and the levels it watches.
+_LOCKED_STATE = ("balance_cents", "floor_cents", "low_balance_alerted", "alert_below_cents", "watch_below_cents")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ def system_account_cache_clear() -> None:
     _system_accounts.clear()
 
 
+_UPDATE = "UPDATE payments_ledgeraccount SET balance_cents = balance_cents + %s WHERE id = %s"
+_UPDATE_REARM = (
+    "UPDATE payments_ledgeraccount SET balance_cents = balance_cents + %s, low_balance_alerted = FALSE WHERE id = %s"
+)
+
+
 def movement_post(
     *,
     kind: str,
@@ -118,6 +126,11 @@ def movement_post(
     with `holder_accounts_lock` in this transaction (and checked what it needed under the lock);
     otherwise they are locked here. Raises InsufficientFunds or DebtLimitReached, before any write,
     if a balance would fall below its floor; the database's check constraint is the backstop.
+
+    Levels (`payments.balance_watch`): a debit taking a balance from at or above a watched level to
+    below it queues the task `payments.balances_fell` once the transaction commits (one for the whole
+    movement); a credit bringing an alerted balance back to its alert level re-arms the e-mail in
+    the same UPDATE. Both are judged from the locked rows, with no statement of their own.
     """
     if not connection.in_atomic_block:
         raise LedgerInvariantBroken("A movement must run inside a transaction")
@@ -131,8 +144,8 @@ def movement_post(
         ids = sorted({leg.account.pk for leg in holder_legs})
         fresh = {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
         for leg in holder_legs:
-            leg.account.balance_cents = fresh[leg.account.pk].balance_cents
-            leg.account.floor_cents = fresh[leg.account.pk].floor_cents
+            for name in _LOCKED_STATE:
+                setattr(leg.account, name, getattr(fresh[leg.account.pk], name))
 
     for leg in holder_legs:
         account = leg.account
@@ -142,8 +155,22 @@ def movement_post(
             raise InsufficientFunds()
 
     txn = LedgerTransaction(kind=kind, institution=institution, created_by=created_by, reason=reason)
+    fell: list[int] = []
+    rearmed: set[int] = set()
     for leg in holder_legs:
-        leg.account.balance_cents += leg.amount_cents
+        account = leg.account
+        before = account.balance_cents
+        account.balance_cents = after = before + leg.amount_cents
+        if leg.amount_cents < 0:
+            # Both levels: below an automatic top-up's higher threshold, falling below the alert is a crossing too.
+            watch, alert = account.watch_below_cents, account.alert_below_cents
+            crossed = (watch is not None and before >= watch > after) or (alert is not None and before >= alert > after)
+            if crossed and account.pk not in fell:
+                fell.append(account.pk)
+        elif account.low_balance_alerted and (account.alert_below_cents is None or after >= account.alert_below_cents):
+            # Back at or above the alert level: the next fall below it sends an e-mail again.
+            account.low_balance_alerted = False
+            rearmed.add(account.pk)
     # Fixed statements rather than ORM calls: this runs on every sale (cardsystem.rawsql).
     with connection.cursor() as cursor:
         cursor.execute(
@@ -163,12 +190,28 @@ def movement_post(
         )
         for leg in holder_legs:
             cursor.execute(
-                "UPDATE payments_ledgeraccount SET balance_cents = balance_cents + %s WHERE id = %s",
+                _UPDATE_REARM if leg.account.pk in rearmed else _UPDATE,
                 [leg.amount_cents, leg.account.pk],
             )
+    if fell:
+        # Only when a level was crossed: a sale that crosses nothing costs nothing more.
+        transaction.on_commit(_balances_fell_queue(account_ids=fell), robust=True)
     txn._state.adding = False
     txn._state.db = connection.alias
     return txn
+
+
+def _balances_fell_queue(*, account_ids: list[int]) -> Callable[[], None]:
+    """The on_commit callback queueing `payments.balances_fell` (robust: a broker error is logged,
+    never raised into the committed sale; the sweep catches what it missed)."""
+
+    def balances_fell_queue() -> None:
+        # Imported here: payments.tasks may import services that import this module.
+        from payments.tasks import balances_fell_task
+
+        balances_fell_task.delay(account_ids)
+
+    return balances_fell_queue
 
 
 def opening_balance_post(*, account: LedgerAccount, amount_cents: int, reason: str) -> LedgerTransaction:

@@ -39,6 +39,14 @@ class LedgerAccount(models.Model):
     # because one row updated by every sale would serialise all the tills.
     balance_cents = models.BigIntegerField(_("balance (minor units)"), default=0)
     floor_cents = models.BigIntegerField(_("lowest allowed balance (minor units)"), default=0)
+    # Set when the low-balance e-mail went out; cleared when the balance is back at or above the level,
+    # so a guardian gets one e-mail per crossing.
+    low_balance_alerted = models.BooleanField(_("low-balance e-mail sent"), default=False)
+    # Copies of the levels set elsewhere (kept by `payments.balance_watch.balance_watch_refresh`), so the
+    # ledger sees a balance fall below one from the row it already locks, without another query:
+    # the guardian's alert level, and the highest level anyone watches (the alert or an automatic top-up).
+    alert_below_cents = models.BigIntegerField(_("low-balance alert level (minor units)"), null=True, blank=True)
+    watch_below_cents = models.BigIntegerField(_("watched level (minor units)"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("ledger account")
@@ -156,3 +164,133 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} {self.key}"
+
+
+class PaymentMandate(models.Model):
+    """A guardian's saved permission to charge their payment card later (automatic top-up)."""
+
+    guardian = models.ForeignKey(User, on_delete=models.CASCADE, related_name="payment_mandates")
+    provider = models.CharField(_("provider"), max_length=20)
+    reference = models.CharField(_("provider's reference"), max_length=64, unique=True)
+    label = models.CharField(_("card"), max_length=60, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment mandate")
+        verbose_name_plural = _("payment mandates")
+
+    def __str__(self) -> str:
+        return self.label or self.reference
+
+
+class AutoTopUp(models.Model):
+    """Refill one balance with `amount_cents` when it falls below `threshold_cents`."""
+
+    holder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="auto_topups")
+    balance = models.CharField(
+        _("balance"), max_length=10, choices=[(k.value, k.label) for k in LedgerAccount.HOLDER_KINDS]
+    )
+    threshold_cents = models.BigIntegerField(_("below (minor units)"))
+    amount_cents = models.BigIntegerField(_("amount (minor units)"))
+    mandate = models.ForeignKey(PaymentMandate, on_delete=models.CASCADE, related_name="auto_topups")
+    guardian = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auto_topups")
+    active = models.BooleanField(_("active"), default=True)
+    # Set while a refund is requested (payouts), so money is not paid in and out at once.
+    paused_reason = models.CharField(_("paused because"), max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("automatic top-up")
+        verbose_name_plural = _("automatic top-ups")
+        constraints = [
+            models.UniqueConstraint(fields=["holder", "balance"], name="auto_topup_one_per_balance"),
+            models.CheckConstraint(
+                condition=models.Q(threshold_cents__gte=0), name="auto_topup_threshold_not_negative"
+            ),
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="auto_topup_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder} · {self.balance}"
+
+
+class Payment(models.Model):
+    """One payment at the provider: a top-up (split over cardholders' balances) or a card fee.
+
+    Money moves only when the provider's signed callback says it succeeded; a payment leaves
+    `pending` once, under a row lock, so a repeated callback credits nothing twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Paid")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    class Purpose(models.TextChoices):
+        TOPUP = "topup", _("Top-up")
+        AUTO_TOPUP = "auto_topup", _("Automatic top-up")
+        CARD_FEE = "card_fee", _("Replacement card fee")
+
+    guardian = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payments")
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    amount_cents = models.BigIntegerField(_("amount (minor units)"))
+    provider = models.CharField(_("provider"), max_length=20)
+    # Our public id of the payment at the provider (random: it appears in URLs).
+    reference = models.CharField(_("reference"), max_length=64, unique=True)
+    save_mandate = models.BooleanField(_("save the card for automatic top-up"), default=False)
+    mandate = models.ForeignKey(
+        PaymentMandate, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    auto_topup = models.ForeignKey(AutoTopUp, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments")
+    replacement = models.ForeignKey(
+        "cards.ReplacementOrder", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="payment"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    # The e-mail about the outcome went out (set in the same statement that claims sending it).
+    guardian_notified = models.BooleanField(_("guardian e-mailed"), default=False)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="payment_amount_positive"),
+            models.UniqueConstraint(
+                fields=["auto_topup"],
+                condition=models.Q(status="pending", auto_topup__isnull=False),
+                name="payment_one_pending_per_auto_topup",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="payment_status_expiry")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_purpose_display()} {self.get_status_display()}"
+
+
+class PaymentAllocation(models.Model):
+    """The part of a top-up meant for one cardholder's balance."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    holder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="payment_allocations")
+    balance = models.CharField(
+        _("balance"), max_length=10, choices=[(k.value, k.label) for k in LedgerAccount.HOLDER_KINDS]
+    )
+    amount_cents = models.BigIntegerField(_("amount (minor units)"))
+
+    class Meta:
+        verbose_name = _("top-up allocation")
+        verbose_name_plural = _("top-up allocations")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="payment_allocation_positive"),
+            models.UniqueConstraint(fields=["payment", "holder", "balance"], name="payment_allocation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder} {self.balance} {self.amount_cents}"

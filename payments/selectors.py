@@ -1,13 +1,18 @@
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
 from cards.models import Card, Cardholder
 from cards.selectors import holder_list_for_guardian
-from payments.models import LedgerAccount, LedgerEntry
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 # The cards a guardian sees and manages: not the staff's teacher and cashier cards.
 GUARDIAN_CARD_KINDS = (Card.Kind.REGULAR, Card.Kind.LOANER)
@@ -114,3 +119,187 @@ def holder_entries(
         day_after = last_day + dt.timedelta(days=1)
         entries = entries.filter(transaction__created_at__lt=dt.datetime.combine(day_after, dt.time(), zone))
     return entries
+
+
+# --- guardian portal: overview, history and monthly statements --------------------------------
+
+# Cards whose daily limit is the holder's (as the guardian API reads it): a replaced or returned card
+# no longer counts.
+LIMIT_CARD_STATUSES = (Card.Status.ACTIVE, Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
+BLOCKED_CARD_STATUSES = (Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
+
+
+def _day_start(*, zone: ZoneInfo, at: dt.datetime | None = None) -> dt.datetime:
+    local = (at or timezone.now()).astimezone(zone)
+    return dt.datetime.combine(local.date(), dt.time.min, tzinfo=zone)
+
+
+def holders_spent_today(*, holders: Sequence[Cardholder], at: dt.datetime | None = None) -> dict[int, int]:
+    """What each cardholder paid with a card at the buffet today, by holder id; one query.
+
+    Counted as the till counts a card's day (canteen's `card_spent_today`): card sales, which take
+    the extra balance only, since midnight in the holder's institution's time zone; cash is the
+    pupil's own money and is not counted. The institutions' zones may differ, so each holder's day
+    has its own start inside the one query.
+    """
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for holder in holders:
+        by_zone[holder.institution.time_zone].append(holder.pk)
+    if not by_zone:
+        return {}
+    today = Q()
+    for zone_name, ids in by_zone.items():
+        start = _day_start(zone=ZoneInfo(zone_name), at=at)
+        today |= Q(account__holder_id__in=ids, transaction__created_at__gte=start)
+    rows = (
+        LedgerEntry.objects.filter(
+            today, account__kind=LedgerAccount.Kind.EXTRA, transaction__kind=LedgerTransaction.Kind.SALE
+        )
+        .values("account__holder_id")
+        .annotate(total=Sum("amount_cents"))
+        .order_by()
+    )
+    spent = {holder.pk: 0 for holder in holders}
+    spent.update({row["account__holder_id"]: -int(row["total"]) for row in rows})
+    return spent
+
+
+def holder_spent_today(*, holder: Cardholder, at: dt.datetime | None = None) -> int:
+    return holders_spent_today(holders=[holder], at=at)[holder.pk]
+
+
+@dataclass(frozen=True)
+class HolderOverview:
+    """One cardholder as the guardian's overview page shows it."""
+
+    holder: Cardholder
+    cards: list[Card]
+    main_cents: int
+    extra_cents: int
+    spent_today_cents: int
+    daily_limit_cents: int | None
+    blocked_cards: list[Card]
+    in_debt: bool
+    at_debt_limit: bool
+    main_low: bool
+    extra_low: bool
+
+    @property
+    def has_warnings(self) -> bool:
+        return bool(self.blocked_cards) or self.in_debt or self.main_low or self.extra_low
+
+
+def holder_overview_list(*, user: User, at: dt.datetime | None = None) -> list[HolderOverview]:
+    """The guardian's cardholders with balances, cards, today's spending and what needs attention;
+    four queries however many cardholders there are."""
+    holders = list(holder_list_with_balances_for_guardian(user=user))
+    spent = holders_spent_today(holders=holders, at=at)
+    overviews = []
+    for holder in holders:
+        balances = {account.kind: account.balance_cents for account in holder.holder_accounts}  # type: ignore[attr-defined]
+        main = balances.get(LedgerAccount.Kind.MAIN, 0)
+        extra = balances.get(LedgerAccount.Kind.EXTRA, 0)
+        cards: list[Card] = holder.card_list  # type: ignore[attr-defined]
+        guardian_cards = [card for card in cards if card.kind in GUARDIAN_CARD_KINDS]
+        limits = [card.daily_limit_cents for card in guardian_cards if card.status in LIMIT_CARD_STATUSES]
+        alert = holder.low_balance_alert_cents
+        overviews.append(
+            HolderOverview(
+                holder=holder,
+                cards=cards,
+                main_cents=main,
+                extra_cents=extra,
+                spent_today_cents=spent[holder.pk],
+                daily_limit_cents=limits[0] if limits else None,
+                blocked_cards=[card for card in guardian_cards if card.status in BLOCKED_CARD_STATUSES],
+                in_debt=main < 0,
+                # The till refuses meals and purchases from here on (DOMAIN.md: debt limit).
+                at_debt_limit=main < 0 and main <= -holder.institution.debt_limit_cents,
+                main_low=alert is not None and main < alert,
+                extra_low=alert is not None and extra < alert,
+            )
+        )
+    return overviews
+
+
+def holder_balances_before(*, holder: Cardholder, at: dt.datetime) -> dict[str, int]:
+    """The cardholder's main and extra balances just before `at`: the balance after the account's
+    last entry before then (0 before the first), one indexed query per account, never a sum.
+
+    Ordered by transaction id: the transaction row is written while the account is locked, so
+    within one account its ids follow the order the balance changed, and the
+    (account, transaction) index finds the row without reading the account's history.
+    """
+    balances: dict[str, int] = {}
+    for kind in LedgerAccount.HOLDER_KINDS:
+        last = (
+            LedgerEntry.objects.filter(account__holder=holder, account__kind=kind, transaction__created_at__lt=at)
+            .order_by("-transaction_id", "-pk")
+            .values_list("balance_after_cents", flat=True)
+            .first()
+        )
+        balances[kind] = int(last or 0)
+    return balances
+
+
+@dataclass(frozen=True)
+class BalanceSummary:
+    kind: str
+    label: str
+    opening_cents: int
+    closing_cents: int
+    in_cents: int
+    out_cents: int
+
+
+@dataclass(frozen=True)
+class MonthStatement:
+    holder: Cardholder
+    first_day: dt.date
+    last_day: dt.date
+    balances: list[BalanceSummary]
+    # Oldest first, with their sales and lines (`holder_entries`).
+    entries: QuerySet[LedgerEntry]
+
+
+def holder_month_statement(*, holder: Cardholder, year: int, month: int) -> MonthStatement:
+    """The cardholder's month (in the institution's time zone): opening and closing balances, money in
+    and out per balance, and every entry. Raises ValueError for a month that does not exist."""
+    first_day = dt.date(year, month, 1)
+    next_first = (first_day + dt.timedelta(days=32)).replace(day=1)
+    zone = holder.institution.zone
+    start = dt.datetime.combine(first_day, dt.time.min, tzinfo=zone)
+    end = dt.datetime.combine(next_first, dt.time.min, tzinfo=zone)
+    opening = holder_balances_before(holder=holder, at=start)
+    closing = holder_balances_before(holder=holder, at=end)
+    moved: dict[str, Mapping[str, Any]] = {
+        row["account__kind"]: row
+        for row in LedgerEntry.objects.filter(
+            account__holder=holder,
+            account__kind__in=LedgerAccount.HOLDER_KINDS,
+            transaction__created_at__gte=start,
+            transaction__created_at__lt=end,
+        )
+        .values("account__kind")
+        .annotate(
+            money_in=Coalesce(Sum("amount_cents", filter=Q(amount_cents__gt=0)), 0),
+            money_out=Coalesce(Sum("amount_cents", filter=Q(amount_cents__lt=0)), 0),
+        )
+        .order_by()
+    }
+    balances = [
+        BalanceSummary(
+            kind=kind,
+            label=str(LedgerAccount.Kind(kind).label),
+            opening_cents=opening[kind],
+            closing_cents=closing[kind],
+            in_cents=int(moved.get(kind, {}).get("money_in", 0)),
+            out_cents=int(moved.get(kind, {}).get("money_out", 0)),
+        )
+        for kind in LedgerAccount.HOLDER_KINDS
+    ]
+    last_day = next_first - dt.timedelta(days=1)
+    entries = holder_entries(holder=holder, first_day=first_day, last_day=last_day).order_by(
+        "transaction__created_at", "pk"
+    )
+    return MonthStatement(holder=holder, first_day=first_day, last_day=last_day, balances=balances, entries=entries)

@@ -47,6 +47,14 @@ class PasswordInput(StrictSerializer):
     )
 
 
+class ReplaceInput(PasswordInput):
+    paid_with = serializers.ChoiceField(
+        choices=["balance", "provider"],
+        default="balance",
+        help_text="balance: from the extra balance now; provider: pay at payment_url, then the card is printed.",
+    )
+
+
 class TransactionQuery(serializers.Serializer[Any]):
     # "from" is a Python keyword: the field is declared under its query name below.
     to = serializers.DateField(required=False, help_text="Last day (YYYY-MM-DD) in the institution's time zone.")
@@ -104,3 +112,14 @@ class TransactionPageOutput(serializers.Serializer[Any]):
 class CardStatusOutput(serializers.Serializer[Any]):
     number = serializers.CharField()
     status = serializers.CharField()
+
+
+class ReplacementOrderOutput(serializers.Serializer[Any]):
+    order = serializers.IntegerField(help_text="The replacement order's id.")
+    fee = MoneyField(help_text="The fee charged.")
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=["awaiting_payment", "ordered", "issued", "cancelled"])
+    paid_with = serializers.ChoiceField(choices=["balance", "provider", "free"])
+    payment_url = serializers.URLField(
+        required=False, help_text="Only when paid_with is provider: the provider's page for the fee."
+    )

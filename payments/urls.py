@@ -12,4 +12,5 @@ urlpatterns = [
     ),
     path("api/v1/me/cards/<str:number>/block", apis.CardBlockApi.as_view(), name="guardian_card_block"),
     path("api/v1/me/cards/<str:number>/unblock", apis.CardUnblockApi.as_view(), name="guardian_card_unblock"),
+    path("api/v1/me/cards/<str:number>/replace", apis.CardReplaceApi.as_view(), name="guardian_card_replace"),
 ]

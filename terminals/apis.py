@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,32 +15,18 @@ from cards.selectors import card_get_by_uid
 from cardsystem.api import error_responses, validated
 from cardsystem.errors import DomainError, InvalidRequest
 from cardsystem.money import cents_to_str, currency
-from payments.idempotency import idempotent_run, request_fingerprint
+from payments.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent_run, request_fingerprint
 from terminals import serializers as s
 from terminals.authentication import IsTerminal, TerminalTokenAuthentication
 from terminals.models import Terminal
 from terminals.presenters import purchase_body, scan_body
 from terminals.services import scan_record
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    type=str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="1–64 characters; the same key and body answer as the first time and move no money twice.",
-)
-
 
 class InvalidUidError(DomainError):
     code = "invalid_uid"
     status = 400
     default_message = _("The UID must be 4, 7 or 10 bytes of hex digits.")
-
-
-class InvalidIdempotencyKey(DomainError):
-    code = "invalid_request"
-    status = 400
-    default_message = _("The Idempotency-Key header must be 1 to 64 characters.")
 
 
 class TerminalApiView(APIView):
@@ -50,15 +36,6 @@ class TerminalApiView(APIView):
     def terminal(self, request: Request) -> Terminal:
         assert isinstance(request.auth, Terminal)
         return request.auth
-
-
-def idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 64:
-        raise InvalidIdempotencyKey()
-    return key
 
 
 class ScanApi(TerminalApiView):

@@ -46,3 +46,15 @@ def _fresh_system_accounts() -> Iterator[None]:
     system_account_cache_clear()
     yield
     system_account_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process() -> Iterator[None]:
+    # With REDIS_URL set (CI) tasks would go to a broker no worker reads. Tests run them in-process;
+    # the tests of the broker itself (tests/payments/test_tasks.py) turn this off again.
+    from cardsystem.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager

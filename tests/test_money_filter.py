@@ -31,3 +31,8 @@ def test_the_currency_is_the_deployments() -> None:
 @pytest.mark.parametrize("value", [None, ""])
 def test_nothing_shows_as_nothing(value: object) -> None:
     assert Template("{% load money %}{{ v|money }}").render(Context({"v": value})) == ""
+
+
+def test_in_arabic_the_figure_and_currency_are_isolated_left_to_right() -> None:
+    # Without the isolate, a right-to-left page would show "DKK 1,234.50" read from the right.
+    assert rendered(123450, "ar") == "\u20661234,50\u00a0DKK\u2069"  # Django's Arabic number format

@@ -49,6 +49,31 @@ STAFF_SCREEN_SOURCES = {
 }
 STAFF_SCREEN_FOLDERS = ("templates/terminals/", "templates/canteen/", "templates/allauth/")
 
+# What a guardian sees: the portal's pages and forms, its e-mails, and the refusals it shows.
+GUARDIAN_PORTAL_FOLDERS = ("templates/payments/", "templates/cards/", "templates/accounts/", "templates/account/")
+GUARDIAN_PORTAL_SOURCES = {
+    "templates/base.html",
+    "templates/_form_fields.html",
+    "templates/canteen/holder_settings.html",
+    "accounts/reauth.py",
+    "accounts/views.py",
+    "cards/views.py",
+    "cards/forms.py",
+    "cards/errors.py",
+    "canteen/portal_views.py",
+    "canteen/category_blocks.py",
+    "payments/views.py",
+    "payments/card_views.py",
+    "payments/topup_views.py",
+    "payments/topup_forms.py",
+    "payments/transfer_views.py",
+    "payments/forms.py",
+    "payments/topups.py",
+    "payments/transfers.py",
+    "payments/replacements.py",
+    "payments/auto_topups.py",
+}
+
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w*\}")
 HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -152,6 +177,21 @@ def test_every_staff_screen_message_is_translated(language: str) -> None:
     staff = [entry for entry in catalogue(language) if any(map(_is_staff_screen, entry.locations))]
     assert {"Pay by card", "Receipt", "The card is blocked.", "Sign in"} <= {entry.msgid for entry in staff}
     untranslated = [entry.msgid for entry in staff if not entry.is_translated]
+    assert untranslated == []
+
+
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_every_guardian_portal_message_is_translated(language: str) -> None:
+    portal = [
+        entry
+        for entry in catalogue(language)
+        if any(
+            location in GUARDIAN_PORTAL_SOURCES or location.startswith(GUARDIAN_PORTAL_FOLDERS)
+            for location in entry.locations
+        )
+    ]
+    assert {"Top up", "Your cardholders", "Block card", "Move money"} <= {entry.msgid for entry in portal}
+    untranslated = [entry.msgid for entry in portal if not entry.is_translated]
     assert untranslated == []
 
 

@@ -8,12 +8,16 @@ from decimal import Decimal
 
 from django import template
 from django.utils.formats import number_format
+from django.utils.translation import get_language_bidi
 
 from cardsystem.money import currency
 
 register = template.Library()
 
 NBSP = "\u00a0"
+# In a right-to-left language the figure and the currency code are two left-to-right runs that the
+# bidi algorithm would swap ("DKK 100,00"): a left-to-right isolate keeps "100,00 DKK" together.
+LRI, PDI = "\u2066", "\u2069"
 
 
 @register.filter
@@ -29,4 +33,5 @@ def money(cents: int | None) -> str:
     """The amount with the deployment's currency, kept on one line."""
     if cents is None or cents == "":
         return ""
-    return f"{amount(cents)}{NBSP}{currency()}"
+    text = f"{amount(cents)}{NBSP}{currency()}"
+    return f"{LRI}{text}{PDI}" if get_language_bidi() else text
