@@ -3,6 +3,13 @@ optional two-factor (TOTP), login rate limits, and allauth's pages in the site's
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from django.core import mail
 from django.core.cache import cache
 from django.test import Client
@@ -150,3 +157,63 @@ def test_the_account_pages_use_the_site_layout(url: str) -> None:
 
     assert response.status_code == 200
     assert SITE_HEADER in response.content.decode()
+
+
+def test_changing_the_password_needs_the_old_one_and_the_new_one_signs_in() -> None:
+    user = verified_user()
+    client = signed_in_by_password(user)
+
+    refused = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": "not-it", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    changed = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert refused.status_code == 200 and "oldpassword" in refused.context["form"].errors
+    assert changed.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_a_new_e_mail_address_is_verified_before_it_is_used() -> None:
+    user = verified_user()
+    client = signed_in_by_password(user)
+
+    response = client.post("/accounts/email/", {"action_add": "", "email": "new.address@example.com"})
+
+    assert response.status_code == 302
+    assert EmailAddress.objects.filter(user=user, email="new.address@example.com", verified=False).exists()
+    assert mail.outbox[-1].to == ["new.address@example.com"]
+    user.refresh_from_db()
+    assert user.email == "guardian@example.com"  # the primary address stays until the new one is verified
+
+
+def test_with_an_authenticator_app_the_password_alone_does_not_sign_in_and_the_code_does() -> None:
+    user = verified_user()
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    client = Client()
+
+    first = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    assert first["Location"] == "/accounts/2fa/authenticate/"
+    assert "_auth_user_id" not in client.session
+    counter = next(yield_hotp_counters_from_time())
+    second = client.post("/accounts/2fa/authenticate/", {"code": format_hotp_value(hotp_value(secret, counter))})
+
+    assert second.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_a_wrong_authenticator_code_does_not_sign_in() -> None:
+    user = verified_user()
+    TOTP.activate(user, generate_totp_secret())
+    client = Client()
+    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+
+    response = client.post("/accounts/2fa/authenticate/", {"code": "000000"})
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
