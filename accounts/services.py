@@ -11,7 +11,13 @@ from accounts.tokens import PREFIX_LENGTH, token_digest, token_generate
 
 # What each role may do in the back office (the admin), as "app_label.codename".
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    Role.CANTEEN: ("canteen.view_product", "canteen.view_sale"),
+    Role.CANTEEN: (
+        "canteen.view_product",
+        "canteen.view_sale",
+        "canteen.view_schoolday",
+        "canteen.view_mealorder",
+        "canteen.view_classmeal",
+    ),
     Role.TEACHER: (),
     Role.OFFICE: (
         "cards.view_pricecategory",
@@ -30,6 +36,22 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "canteen.change_product",
         "canteen.view_sale",
         "canteen.view_holdercategoryblock",
+        "canteen.view_mealpolicy",
+        "canteen.add_mealpolicy",
+        "canteen.change_mealpolicy",
+        "canteen.view_mealprice",
+        "canteen.add_mealprice",
+        "canteen.change_mealprice",
+        "canteen.delete_mealprice",
+        "canteen.view_schoolday",
+        "canteen.add_schoolday",
+        "canteen.change_schoolday",
+        "canteen.delete_schoolday",
+        "canteen.view_mealorder",
+        "canteen.view_mealsubscription",
+        "canteen.add_mealsubscription",
+        "canteen.delete_mealsubscription",
+        "canteen.view_classmeal",
         "terminals.view_terminal",
         "terminals.add_terminal",
         "terminals.change_terminal",

@@ -126,3 +126,7 @@ class SaleAdmin(ReadOnlyModelAdmin):
     def receipt(self, obj: Sale) -> SafeString:
         url = reverse("canteen:receipt", args=[obj.receipt_token])
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Receipt"))
+
+
+# The meal models' admin lives in its own module; importing it registers it.
+from canteen import meal_admin  # noqa: E402, F401

@@ -62,8 +62,9 @@ def holder_category_blocks_set(*, holder: Cardholder, categories: Iterable[str],
     """
     wanted = {code.strip() for code in categories if code.strip()}
     with transaction.atomic():
-        # The holder row serialises two saves of the same holder, so neither sees half the other.
-        Cardholder.objects.select_for_update().filter(pk=holder.pk).values_list("pk", flat=True).get()
+        # The holder row serialises two saves of the same holder, so neither sees half the other (NO KEY:
+        # sales and meal orders for the holder, which only key-share the row, are not held up).
+        Cardholder.objects.select_for_update(no_key=True).filter(pk=holder.pk).values_list("pk", flat=True).get()
         current = set(holder_blocked_category_codes(holder=holder))
         known = set(ProductCategory.objects.filter(code__in=wanted - current).values_list("code", flat=True))
         unknown = sorted(wanted - current - known)

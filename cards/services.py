@@ -55,7 +55,7 @@ def card_issue(
 def card_block(*, card: Card, reason: str = "") -> Card:
     """Block a card: it buys nothing until reopened (a replaced card cannot be reopened)."""
     with transaction.atomic():
-        locked = Card.objects.select_for_update().get(pk=card.pk)
+        locked = Card.objects.select_for_update(no_key=True).get(pk=card.pk)
         if locked.status == Card.Status.ACTIVE:
             locked.status = Card.Status.BLOCKED
             locked.status_reason = reason
@@ -75,7 +75,7 @@ def guardianship_link(*, guardian: User, card_number: str, activation_code: str)
     number = card_number.strip()
     code = activation_code.strip().upper()
     with transaction.atomic():
-        card = Card.objects.select_for_update().filter(number=number, holder__isnull=False).first()
+        card = Card.objects.select_for_update(no_key=True).filter(number=number, holder__isnull=False).first()
         stored = card.activation_code.strip().upper() if card is not None else ""
         # Compare even without a card, so an unknown number takes as long as a wrong code.
         matches = hmac.compare_digest((stored or "\0").encode(), code.encode())
@@ -94,7 +94,7 @@ def card_unblock(*, card: Card) -> Card:
     CardNotReopenable (the office decides those). Nothing changes when it raises.
     """
     with transaction.atomic():
-        locked = Card.objects.select_for_update().get(pk=card.pk)
+        locked = Card.objects.select_for_update(no_key=True).get(pk=card.pk)
         if locked.status == Card.Status.REPLACED:
             raise CardReplaced()
         if locked.status not in (Card.Status.ACTIVE, Card.Status.BLOCKED):
@@ -145,4 +145,21 @@ def holder_debt_block_lift(*, holder: Cardholder) -> int:
     """Reopen the holder's cards that were blocked for debt (the debt is paid); returns how many."""
     return Card.objects.filter(holder=holder, status=Card.Status.DEBT_BLOCKED).update(
         status=Card.Status.ACTIVE, status_reason=""
+    )
+
+
+def holder_debt_block(*, holder_id: int) -> int:
+    """Block the holder's usable cards for debt (the main balance reached the debt limit); returns how many.
+
+    Only active cards: a card the guardian blocked, or one lost or replaced, keeps its own status.
+    """
+    return Card.objects.filter(holder_id=holder_id, status=Card.Status.ACTIVE).update(
+        status=Card.Status.DEBT_BLOCKED, status_reason=""
+    )
+
+
+def holders_debt_block(*, holder_ids: list[int]) -> int:
+    """`holder_debt_block` for many cardholders in one statement (the meal deadline's batches)."""
+    return Card.objects.filter(holder_id__in=holder_ids, status=Card.Status.ACTIVE).update(
+        status=Card.Status.DEBT_BLOCKED, status_reason=""
     )

@@ -121,6 +121,7 @@ CELERY_BEAT_SCHEDULE = {
     "hourly-scan-purge": {"task": "terminals.scans_purge", "schedule": crontab(minute=5)},
     "low-balance-sweep": {"task": "payments.low_balance_sweep", "schedule": crontab(minute="*/10")},
     "payments-expire": {"task": "payments.payments_expire", "schedule": crontab(minute="*/5")},
+    "meal-deadlines": {"task": "canteen.meal_deadlines", "schedule": crontab(minute="*/5")},
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

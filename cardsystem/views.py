@@ -7,11 +7,14 @@ from accounts.models import Role
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each person to where their work starts: canteen staff to the till, office staff to the
-    back office, anyone without a staff role (a guardian) to the guardian portal."""
+    """Send each person to where their work starts: canteen staff to the till, teachers to the class
+    meal screen, office staff to the back office, anyone without a staff role (a guardian) to the
+    guardian portal."""
     roles = set(request.user.memberships.values_list("role", flat=True))  # type: ignore[union-attr]
     if Role.CANTEEN in roles:
         return redirect("till:home")
+    if Role.TEACHER in roles and not roles & {Role.OFFICE, Role.FINANCE, Role.ADMIN}:
+        return redirect("class_meals:home")
     if roles & {Role.OFFICE, Role.FINANCE, Role.ADMIN} or request.user.is_staff:
         return redirect("admin:index")
     if roles:

@@ -6,7 +6,7 @@ balances re-read under the lock, checked against their floors, and updated with 
 System accounts are never locked or updated: their balance is the sum of their entries.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,21 @@ def holder_accounts_lock(*, holder_id: int, facts: Mapping[str, SqlFact] | None 
     return _holder_accounts(holder_id=holder_id, facts=facts, lock=True)
 
 
+def holders_accounts_lock(*, holder_ids: Iterable[int]) -> dict[int, HolderAccounts]:
+    """Lock many cardholders' accounts at once, in primary-key order like every movement (one query),
+    for batch work such as binding a day's meal orders."""
+    if not connection.in_atomic_block:
+        raise LedgerInvariantBroken("Accounts can only be locked inside a transaction")
+    ids = sorted(set(holder_ids))
+    locked: dict[int, dict[str, LedgerAccount]] = {}
+    for account in LedgerAccount.objects.select_for_update().filter(holder_id__in=ids).order_by("pk"):
+        assert account.holder_id is not None
+        locked.setdefault(account.holder_id, {})[account.kind] = account
+    return {
+        holder_id: HolderAccounts(main=kinds[Kind.MAIN], extra=kinds[Kind.EXTRA]) for holder_id, kinds in locked.items()
+    }
+
+
 def holder_accounts_get(*, holder_id: int, facts: Mapping[str, SqlFact] | None = None) -> HolderAccounts:
     """Read a cardholder's balances without locking (for display), with `facts` in the same statement."""
     return _holder_accounts(holder_id=holder_id, facts=facts, lock=False)
@@ -111,6 +126,41 @@ _UPDATE_REARM = (
 )
 
 
+def _legs_check(legs: Sequence[Leg]) -> None:
+    if len(legs) < 2 or sum(leg.amount_cents for leg in legs) != 0:
+        raise LedgerInvariantBroken(f"Legs must be two or more and sum to zero: {legs!r}")
+    if any(leg.amount_cents == 0 for leg in legs):
+        raise LedgerInvariantBroken("A leg of zero moves nothing")
+
+
+def _floors_check(holder_legs: Sequence[Leg]) -> None:
+    """Refuse, before any write, a movement taking a balance below its floor (debt limit, or zero)."""
+    for leg in holder_legs:
+        account = leg.account
+        if account.balance_cents + leg.amount_cents < account.floor_cents:
+            if account.kind == Kind.MAIN and account.floor_cents < 0:
+                raise DebtLimitReached()
+            raise InsufficientFunds()
+
+
+def _balances_apply(holder_legs: Sequence[Leg], fell: list[int], rearmed: set[int]) -> None:
+    """Move the locked rows' balances in memory, noting level crossings (`fell`) and re-armed alerts."""
+    for leg in holder_legs:
+        account = leg.account
+        before = account.balance_cents
+        account.balance_cents = after = before + leg.amount_cents
+        if leg.amount_cents < 0:
+            # Both levels: below an automatic top-up's higher threshold, falling below the alert is a crossing too.
+            watch, alert = account.watch_below_cents, account.alert_below_cents
+            crossed = (watch is not None and before >= watch > after) or (alert is not None and before >= alert > after)
+            if crossed and account.pk not in fell:
+                fell.append(account.pk)
+        elif account.low_balance_alerted and (account.alert_below_cents is None or after >= account.alert_below_cents):
+            # Back at or above the alert level: the next fall below it sends an e-mail again.
+            account.low_balance_alerted = False
+            rearmed.add(account.pk)
+
+
 def movement_post(
     *,
     kind: str,
@@ -134,10 +184,7 @@ def movement_post(
     """
     if not connection.in_atomic_block:
         raise LedgerInvariantBroken("A movement must run inside a transaction")
-    if len(legs) < 2 or sum(leg.amount_cents for leg in legs) != 0:
-        raise LedgerInvariantBroken(f"Legs must be two or more and sum to zero: {legs!r}")
-    if any(leg.amount_cents == 0 for leg in legs):
-        raise LedgerInvariantBroken("A leg of zero moves nothing")
+    _legs_check(legs)
 
     holder_legs = [leg for leg in legs if leg.account.holder_id is not None]
     if holder_legs and not accounts_locked:
@@ -146,31 +193,12 @@ def movement_post(
         for leg in holder_legs:
             for name in _LOCKED_STATE:
                 setattr(leg.account, name, getattr(fresh[leg.account.pk], name))
-
-    for leg in holder_legs:
-        account = leg.account
-        if account.balance_cents + leg.amount_cents < account.floor_cents:
-            if account.kind == Kind.MAIN and account.floor_cents < 0:
-                raise DebtLimitReached()
-            raise InsufficientFunds()
+    _floors_check(holder_legs)
 
     txn = LedgerTransaction(kind=kind, institution=institution, created_by=created_by, reason=reason)
     fell: list[int] = []
     rearmed: set[int] = set()
-    for leg in holder_legs:
-        account = leg.account
-        before = account.balance_cents
-        account.balance_cents = after = before + leg.amount_cents
-        if leg.amount_cents < 0:
-            # Both levels: below an automatic top-up's higher threshold, falling below the alert is a crossing too.
-            watch, alert = account.watch_below_cents, account.alert_below_cents
-            crossed = (watch is not None and before >= watch > after) or (alert is not None and before >= alert > after)
-            if crossed and account.pk not in fell:
-                fell.append(account.pk)
-        elif account.low_balance_alerted and (account.alert_below_cents is None or after >= account.alert_below_cents):
-            # Back at or above the alert level: the next fall below it sends an e-mail again.
-            account.low_balance_alerted = False
-            rearmed.add(account.pk)
+    _balances_apply(holder_legs, fell, rearmed)
     # Fixed statements rather than ORM calls: this runs on every sale (cardsystem.rawsql).
     with connection.cursor() as cursor:
         cursor.execute(
@@ -199,6 +227,94 @@ def movement_post(
     txn._state.adding = False
     txn._state.db = connection.alias
     return txn
+
+
+# Rows per multi-row statement of a batch (PostgreSQL takes up to 65,535 parameters).
+_BATCH_ROWS = 1000
+
+
+def movements_post_batch(
+    *,
+    kind: str,
+    movements: Sequence[Sequence[Leg]],
+    institution: Institution | None = None,
+    created_by: User | None = None,
+    reason: str = "",
+) -> list[LedgerTransaction]:
+    """Record many balanced movements at once, in a few statements instead of a few per movement.
+
+    For batch jobs (the meal deadline): the caller has locked every cardholder account of the legs
+    in this transaction (`holders_accounts_lock`). The same rules as `movement_post`, checked per
+    movement in order against the running balances, before any write: one refusal (InsufficientFunds,
+    DebtLimitReached) refuses the batch, so callers leave out what they judged refused. Returns the
+    transactions in the order of `movements`.
+    """
+    if not connection.in_atomic_block:
+        raise LedgerInvariantBroken("A movement must run inside a transaction")
+    if not movements:
+        return []
+    touched: dict[int, LedgerAccount] = {}
+    saved: dict[int, tuple[int, bool]] = {}
+    for legs in movements:
+        _legs_check(legs)
+        for leg in legs:
+            if leg.account.holder_id is not None:
+                touched.setdefault(leg.account.pk, leg.account)
+                saved.setdefault(leg.account.pk, (leg.account.balance_cents, leg.account.low_balance_alerted))
+    fell: list[int] = []
+    rearmed: set[int] = set()
+    entry_rows: list[tuple[int, int, int | None]] = []  # (account, amount, balance after) per leg, in order
+    try:
+        for legs in movements:
+            holder_legs = [leg for leg in legs if leg.account.holder_id is not None]
+            _floors_check(holder_legs)
+            _balances_apply(holder_legs, fell, rearmed)
+            entry_rows += [
+                (leg.account.pk, leg.amount_cents, leg.account.balance_cents if leg.account.holder_id else None)
+                for leg in legs
+            ]
+    except Exception:
+        for pk, (balance, alerted) in saved.items():  # nothing was written: put the rows back as read
+            touched[pk].balance_cents, touched[pk].low_balance_alerted = balance, alerted
+        raise
+
+    txns = LedgerTransaction.objects.bulk_create(
+        [
+            LedgerTransaction(kind=kind, institution=institution, created_by=created_by, reason=reason)
+            for _ in movements
+        ],
+        batch_size=_BATCH_ROWS,
+    )
+    rows: list[tuple[int, int, int, int | None]] = []
+    position = 0
+    for txn, legs in zip(txns, movements, strict=True):
+        for account_id, amount, after in entry_rows[position : position + len(legs)]:
+            rows.append((txn.pk, account_id, amount, after))
+        position += len(legs)
+    deltas = {pk: account.balance_cents - saved[pk][0] for pk, account in touched.items()}
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _BATCH_ROWS):
+            chunk = rows[start : start + _BATCH_ROWS]
+            cursor.execute(
+                "INSERT INTO payments_ledgerentry (transaction_id, account_id, amount_cents, balance_after_cents) "
+                "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
+                [value for row in chunk for value in row],
+            )
+        changed = [(pk, delta) for pk, delta in sorted(deltas.items()) if delta]
+        for start in range(0, len(changed), _BATCH_ROWS):
+            pairs = changed[start : start + _BATCH_ROWS]
+            cursor.execute(
+                # A named VALUES list in a WITH clause: the one form PostgreSQL and SQLite both take.
+                "WITH v(id, delta) AS (VALUES " + ", ".join(["(%s, %s)"] * len(pairs)) + ") "  # noqa: S608 - placeholders only
+                "UPDATE payments_ledgeraccount SET balance_cents = balance_cents + v.delta "
+                "FROM v WHERE payments_ledgeraccount.id = v.id",
+                [value for pair in pairs for value in pair],
+            )
+        if rearmed:
+            LedgerAccount.objects.filter(pk__in=sorted(rearmed)).update(low_balance_alerted=False)
+    if fell:
+        transaction.on_commit(_balances_fell_queue(account_ids=fell), robust=True)
+    return txns
 
 
 def _balances_fell_queue(*, account_ids: list[int]) -> Callable[[], None]:

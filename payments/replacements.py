@@ -176,7 +176,11 @@ def _card_lock_replaceable(*, card: Card) -> Card:
     The lock serialises two orders for the same card (double click, two devices): the second one
     waits, then sees the card replaced.
     """
-    locked = Card.objects.select_for_update(of=("self",)).select_related("holder__institution").get(pk=card.pk)
+    # FOR NO KEY UPDATE: a sale on this card at the same moment holds the holder's balances and needs
+    # a key-share lock on the card for its foreign key; a plain FOR UPDATE here would deadlock with it.
+    locked = (
+        Card.objects.select_for_update(of=("self",), no_key=True).select_related("holder__institution").get(pk=card.pk)
+    )
     if locked.status == Card.Status.REPLACED or ReplacementOrder.objects.filter(old_card=locked).exists():
         raise CardReplaced()
     if locked.kind != Card.Kind.REGULAR or locked.status not in REPLACEABLE_STATUSES:

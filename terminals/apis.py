@@ -1,13 +1,16 @@
 """The terminal API (API.md): scans, products and purchases, authenticated by terminal token."""
 
+import datetime as dt
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from canteen.meal_serving import meal_serve
 from canteen.selectors import product_list_for_institution
 from canteen.services import LineRequest, purchase_create
 from cards.models import Card
@@ -19,7 +22,7 @@ from payments.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent
 from terminals import serializers as s
 from terminals.authentication import IsTerminal, TerminalTokenAuthentication
 from terminals.models import Terminal
-from terminals.presenters import purchase_body, scan_body
+from terminals.presenters import meal_served_body, purchase_body, scan_body
 from terminals.services import scan_record
 
 
@@ -104,6 +107,45 @@ class PurchaseApi(TerminalApiView):
         fingerprint = request_fingerprint(method="POST", path=request.path, body=request.data)
         status, body = idempotent_run(caller=f"terminal:{terminal.pk}", key=key, fingerprint=fingerprint, run=run)
         return Response(body, status=status)
+
+
+class MealServeApi(TerminalApiView):
+    @extend_schema(
+        operation_id="terminal_meal_serve",
+        request=s.MealServeInput,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: s.MealServeOutput, **error_responses(400, 401, 404, 409, 422)},
+        summary="The lunch line: serve today's meal to the card once, paying it if the deadline did not.",
+    )
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        data = validated(s.MealServeInput, request.data)
+        terminal = self.terminal(request)
+
+        def run() -> tuple[int, dict[str, Any]]:
+            served = meal_serve(
+                institution=terminal.institution,
+                card=card_get_by_uid(uid=data["uid"]),
+                now=served_as_of(data.get("read_at")),
+            )
+            return 201, meal_served_body(served)
+
+        fingerprint = request_fingerprint(method="POST", path=request.path, body=request.data)
+        status, body = idempotent_run(caller=f"terminal:{terminal.pk}", key=key, fingerprint=fingerprint, run=run)
+        return Response(body, status=status)
+
+
+# How old a queued lunch-line read may be and still be served as of when it was read.
+QUEUED_READ_MAX_AGE = dt.timedelta(hours=12)
+
+
+def served_as_of(read_at: dt.datetime | None) -> dt.datetime | None:
+    """The moment a meal counts as served: when the card was read, for a plausible queued read (a
+    reader that lost the network at 12:00 and delivers at 14:00 served the meal at 12:00); else now."""
+    now = timezone.now()
+    if read_at is None or read_at > now or now - read_at > QUEUED_READ_MAX_AGE:
+        return None
+    return read_at
 
 
 def _cashier_card(uid: str | None) -> Card | None:

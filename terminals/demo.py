@@ -5,6 +5,8 @@ from django.db import transaction
 from accounts.models import Institution, Role, User
 from accounts.services import membership_grant
 from accounts.tokens import token_digest
+from canteen.meal_calendar import local_today
+from canteen.meal_demo import meals_demo_seed
 from canteen.models import Product, ProductCategory
 from cards.models import Card, PriceCategory
 from cards.services import card_issue, guardianship_create
@@ -99,6 +101,10 @@ def demo_seed() -> None:
             defaults={"category": product_category, "price_cents": price, "position": position},
         )
 
+    meals_demo_seed(institution=school, price_categories=categories, today=local_today(institution=school))
+
+    Terminal.objects.get_or_create(institution=school, name="Info 1", defaults={"kind": Terminal.Kind.INFO})
+    Terminal.objects.get_or_create(institution=school, name="Self-service 1", defaults={"kind": Terminal.Kind.TILL})
     terminal, _ = Terminal.objects.get_or_create(institution=school, name="Canteen 1")
     TerminalToken.objects.get_or_create(
         digest=token_digest(DEMO_TERMINAL_TOKEN), defaults={"terminal": terminal, "prefix": DEMO_TERMINAL_TOKEN[:8]}

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from canteen.models import Sale
+from canteen.meal_serving import MealServed
+from canteen.models import MealOrder, Sale
 from cardsystem.money import cents_to_str, currency
 from payments.ledger import HolderAccounts
 from terminals.services import ScanResult
@@ -38,7 +39,21 @@ def scan_body(result: ScanResult) -> dict[str, Any]:
         "spent_today": cents_to_str(result.spent_today_cents),
         "can_buy": result.can_buy,
         "reason": result.reason,
-        "meal_today": None,
+        "meal_today": meal_today_body(result.meal_today),
+    }
+
+
+def meal_today_body(order: MealOrder | None) -> dict[str, Any] | None:
+    """Today's ordered meal, for the staff screen and the lunch line's display."""
+    if order is None:
+        return None
+    day = order.school_day
+    return {
+        "id": order.pk,
+        "option": order.option,
+        "description": day.option2 if order.option == 2 else day.option1,
+        "status": order.status,
+        "served": order.served_at is not None,
     }
 
 
@@ -54,4 +69,24 @@ def purchase_body(sale: Sale) -> dict[str, Any]:
         "payment": sale.payment,
         "balances": balances,
         "receipt_url": reverse("canteen:receipt", args=[sale.receipt_token]),
+    }
+
+
+def meal_served_body(served: MealServed) -> dict[str, Any]:
+    order = served.order
+    day = order.school_day
+    option2 = order.option == 2
+    return {
+        "meal": {
+            "id": order.pk,
+            "date": day.date.isoformat(),
+            "description": day.option2 if option2 else day.option1,
+            "allergens": day.option2_allergens if option2 else day.option1_allergens,
+            "holder": order.holder_id,
+            "name": order.holder.name,
+        },
+        "option": order.option,
+        "charged": cents_to_str(served.charged_cents),
+        "currency": currency(),
+        "balances": {"main": cents_to_str(served.main_after), "extra": cents_to_str(served.extra_after)},
     }

@@ -50,6 +50,41 @@ class PurchaseInput(StrictSerializer):
         return attrs
 
 
+class MealTodayOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    option = serializers.IntegerField()
+    description = serializers.CharField()
+    status = serializers.ChoiceField(choices=["ordered", "paid", "unpaid"])
+    served = serializers.BooleanField()
+
+
+class MealServeInput(StrictSerializer):
+    uid = UidField()
+    sequence = serializers.IntegerField(required=False, min_value=0, help_text="The terminal's read counter.")
+    read_at = serializers.DateTimeField(
+        required=False,
+        help_text="When the card was read: a read queued while the server was unreachable is served as of "
+        "then (the serving window and the day), if it is from the last 12 hours and not in the future.",
+    )
+
+
+class ServedMealOutput(serializers.Serializer[Any]):
+    id = serializers.IntegerField(help_text="The meal order's id.")
+    date = serializers.DateField()
+    description = serializers.CharField(help_text="The menu of the option served.")
+    allergens = serializers.CharField()
+    holder = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class MealServeOutput(serializers.Serializer[Any]):
+    meal = ServedMealOutput()
+    option = serializers.IntegerField(help_text="1 or 2: what the kitchen hands out.")
+    charged = MoneyField(help_text="Paid now; 0.00 when the order was paid at the deadline.")
+    currency = serializers.CharField()
+    balances = BalancesOutput()
+
+
 class HolderOutput(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -68,7 +103,7 @@ class ScanOutput(serializers.Serializer[Any]):
     spent_today = MoneyField()
     can_buy = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True)
-    meal_today = serializers.DictField(allow_null=True)
+    meal_today = MealTodayOutput(allow_null=True, help_text="Today's ordered meal, or null.")
 
 
 class ProductOutput(serializers.Serializer[Any]):

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.tokens import token_digest, token_generate
+from canteen.meal_calendar import meal_today
+from canteen.models import MealOrder
 from canteen.selectors import card_spent_today_fact
 from canteen.services import card_refusal
 from cards.models import Card
@@ -41,6 +43,7 @@ class ScanResult:
     balances: HolderAccounts | None
     spent_today_cents: int
     reason: str | None
+    meal_today: MealOrder | None = None
 
     @property
     def can_buy(self) -> bool:
@@ -65,7 +68,10 @@ def scan_describe(*, card: Card, scan: Scan) -> ScanResult:
             reason = "daily_limit_exceeded"
         elif balances.extra.balance_cents <= 0:
             reason = "insufficient_funds"
-    return ScanResult(scan=scan, card=card, balances=balances, spent_today_cents=spent or 0, reason=reason)
+    meal = meal_today(holder=card.holder) if card.holder is not None else None
+    return ScanResult(
+        scan=scan, card=card, balances=balances, spent_today_cents=spent or 0, reason=reason, meal_today=meal
+    )
 
 
 class SequenceReused(DomainError):

@@ -30,3 +30,8 @@ def test_anonymous_visitors_are_asked_to_sign_in() -> None:
 
 def test_a_signed_in_person_without_a_staff_role_starts_in_the_guardian_portal() -> None:
     assert signed_in(UserFactory()).get("/")["Location"] == "/portal/"
+
+
+def test_teachers_start_at_the_class_meal_screen() -> None:
+    user = staff_user(institution=InstitutionFactory(), role=Role.TEACHER)
+    assert signed_in(user).get("/")["Location"] == "/class-meals/"

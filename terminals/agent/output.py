@@ -70,7 +70,11 @@ def scan_line(uid: str, body: dict[str, Any]) -> tuple[bool, str]:
 def serve_line(uid: str, body: dict[str, Any]) -> tuple[bool, str]:
     """(accepted, text) for a 201 serve answer."""
     option = body.get("option")
-    option_text = option.get("name") if isinstance(option, dict) else option
+    meal = body.get("meal")
+    described = meal.get("description") if isinstance(meal, dict) else None
+    option_text = f"option {option}" if option is not None else "meal"
+    if described:
+        option_text += f" ({described})"
     charged = body.get("charged")
     charged_text = f"  charged {charged}" if charged not in (None, "0.00") else ""
-    return True, f"✔ SERVE {option_text or 'meal'}  card {uid}{charged_text}"
+    return True, f"✔ SERVE {option_text}  card {uid}{charged_text}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 from collections.abc import Callable
@@ -9,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from canteen.meal_calendar import local_today
+from canteen.models import MealPolicy, MealPrice, SchoolDay
+from cards.models import Cardholder
 from terminals.agent.client import ApiClient
 from terminals.agent.config import Config
 from terminals.agent.queue import ReadQueue
@@ -98,11 +102,24 @@ def test_bad_token_keeps_reads(
     assert scans(terminal) == []
 
 
-@pytest.mark.skip(reason="needs the lunch-line endpoint (meals issue)")
+def lunch_today(terminal: Terminal) -> None:
+    """Today a school day at the terminal's school, serving all day to walk-ins (the test may run at any hour)."""
+    institution = terminal.institution
+    MealPolicy.objects.create(
+        institution=institution, serving_start=dt.time(0, 0), serving_end=dt.time(23, 59, 59), walk_ins_allowed=True
+    )
+    for holder in Cardholder.objects.filter(institution=institution):
+        MealPrice.objects.get_or_create(
+            institution=institution, price_category=holder.price_category, defaults={"price_cents": 2500}
+        )
+    SchoolDay.objects.create(institution=institution, date=local_today(institution=institution), option1="Soup")
+
+
 def test_serve_mode_serves_a_meal(
     till: tuple[Terminal, str, str], cards: Callable[..., VirtualCard], agent_factory: Any, pcscd: Pcscd
 ) -> None:
-    _terminal, token, url = till
+    terminal, token, url = till
+    lunch_today(terminal)
     out = io.StringIO()
     agent = agent_factory(server=url, token=token, out=out, mode="serve")
     pcscd.present(cards("04A1B2C3D4E5F6"))
@@ -110,11 +127,11 @@ def test_serve_mode_serves_a_meal(
     assert "SERVE" in out.getvalue()
 
 
-@pytest.mark.skip(reason="needs the lunch-line endpoint (meals issue)")
 def test_serve_mode_second_meal_refused(
     till: tuple[Terminal, str, str], cards: Callable[..., VirtualCard], agent_factory: Any, pcscd: Pcscd
 ) -> None:
-    _terminal, token, url = till
+    terminal, token, url = till
+    lunch_today(terminal)
     out = io.StringIO()
     agent = agent_factory(server=url, token=token, out=out, mode="serve")
     pcscd.present(cards("04A1B2C3D4E5F6"))

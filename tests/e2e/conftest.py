@@ -35,7 +35,8 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 @pytest.fixture
 def screenshots(pytestconfig: pytest.Config) -> Path:
-    """Where screenshots go to be looked at (test-results/, which is not in git)."""
-    folder = Path(str(pytestconfig.getoption("--output"))) / "screenshots"
+    """Where screenshots go to be looked at: test-results/screenshots/ (not in git), beside rather than
+    in pytest-playwright's --output folder, which it empties at the start of every run."""
+    folder = Path(str(pytestconfig.getoption("--output"))).parent / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
