@@ -32,8 +32,8 @@ from payments.providers import provider_get
 from payments.replacements import card_replacement_order, replacement_fee_payment
 from payments.selectors import (
     GUARDIAN_CARD_KINDS,
+    HolderHistory,
     guardian_card_get,
-    holder_entries,
     holder_list_with_balances_for_guardian,
 )
 
@@ -164,7 +164,7 @@ class HolderTransactionsApi(GuardianApiView):
     def get(self, request: Request, holder_id: int) -> Response:
         query = validated(s.TransactionQuery, request.query_params)
         holder = self.holder(request, holder_id)
-        entries = holder_entries(holder=holder, first_day=query.get("from"), last_day=query.get("to"))
+        entries = HolderHistory(holder=holder, first_day=query.get("from"), last_day=query.get("to"))
         page = query["page"]
         start = (page - 1) * PAGE_SIZE
         rows = list(entries[start : start + PAGE_SIZE + 1])

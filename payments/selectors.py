@@ -1,12 +1,14 @@
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.db.models.query import EmptyQuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -105,13 +107,23 @@ def holder_entries(
     *, holder: Cardholder, first_day: dt.date | None = None, last_day: dt.date | None = None
 ) -> QuerySet[LedgerEntry]:
     """The cardholder's entries on main and extra, newest first, with their sales and lines; the
-    days are the institution's."""
+    days are the institution's.
+
+    Newest first by transaction id, not by the transaction's time: an account's entries are
+    written under its lock, so their ids follow the order its balance changed (`balance_after` reads
+    down the page), and sorting on the entry's own columns lets PostgreSQL take the page's 50 rows
+    from the (account, transaction) index before joining anything, instead of joining the whole
+    history to sort it by another table's column.
+    """
     zone = holder.institution.zone
+    account_ids = list(
+        LedgerAccount.objects.filter(holder=holder, kind__in=LedgerAccount.HOLDER_KINDS).values_list("pk", flat=True)
+    )
     entries = (
-        LedgerEntry.objects.filter(account__holder=holder, account__kind__in=LedgerAccount.HOLDER_KINDS)
-        .select_related("transaction", "transaction__sale")
+        LedgerEntry.objects.filter(account_id__in=account_ids)
+        .select_related("transaction", "transaction__sale", "transaction__institution")
         .prefetch_related("transaction__sale__lines")
-        .order_by("-transaction__created_at", "-pk")
+        .order_by("-transaction_id", "-pk")
     )
     if first_day:
         entries = entries.filter(transaction__created_at__gte=dt.datetime.combine(first_day, dt.time(), zone))
@@ -119,6 +131,121 @@ def holder_entries(
         day_after = last_day + dt.timedelta(days=1)
         entries = entries.filter(transaction__created_at__lt=dt.datetime.combine(day_after, dt.time(), zone))
     return entries
+
+
+# Transaction ids follow creation times except among transactions in flight at the same moment;
+# this many ids either side of a date's bound cover that, and the exact time is checked as well.
+_ID_SLACK = 1000
+
+
+class HolderHistory:
+    """A cardholder's entries newest first, read a page at a time: countable and sliceable like a
+    QuerySet, so Django's Paginator and the API's pages take it as they are.
+
+    Two steps per page. First the page's (transaction, entry) ids, from each of the holder's two
+    accounts' (account, transaction) index, walked backwards and merged here: no join, and deep
+    pages cost index reads only. Then those rows with their transaction, sale and lines. A single
+    query over both accounts would let PostgreSQL walk the whole ledger's transaction index instead
+    (measured: 125 ms for the first page with 200,000 other entries, against a few ms this way).
+    A date filter narrows the index walk to a range of transaction ids found from the transactions'
+    time index, and checks each row's exact time.
+    """
+
+    def __init__(
+        self, *, holder: Cardholder, first_day: dt.date | None = None, last_day: dt.date | None = None
+    ) -> None:
+        zone = holder.institution.zone
+        self.account_ids = list(
+            LedgerAccount.objects.filter(holder=holder, kind__in=LedgerAccount.HOLDER_KINDS).values_list(
+                "pk", flat=True
+            )
+        )
+        self.start = dt.datetime.combine(first_day, dt.time(), zone) if first_day else None
+        self.end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(), zone) if last_day else None
+        self._count: int | None = None
+
+    def _entries(self) -> QuerySet[LedgerEntry]:
+        entries = LedgerEntry.objects.filter(account_id__in=self.account_ids)
+        if self.start is not None:
+            first = (
+                LedgerTransaction.objects.filter(created_at__gte=self.start)
+                .order_by("created_at")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if first is None:
+                return entries.none()
+            entries = entries.filter(transaction_id__gte=first - _ID_SLACK, transaction__created_at__gte=self.start)
+        if self.end is not None:
+            last = (
+                LedgerTransaction.objects.filter(created_at__lt=self.end)
+                .order_by("-created_at")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if last is None:
+                return entries.none()
+            entries = entries.filter(transaction_id__lte=last + _ID_SLACK, transaction__created_at__lt=self.end)
+        return entries
+
+    def _page_ids(self, start: int, stop: int) -> list[int]:
+        base = self._entries()
+        if isinstance(base, EmptyQuerySet):  # no movement at all in the days asked for
+            return []
+        per_account = [
+            base.filter(account_id=account_id)
+            .order_by("-transaction_id", "-pk")
+            .values_list("transaction_id", "pk")[:stop]
+            for account_id in self.account_ids
+        ]
+        if not per_account or stop == start:
+            return []
+        if len(per_account) > 1 and connection.features.supports_slicing_ordering_in_compound:
+            # PostgreSQL merges the accounts' walks itself and sends back only the page.
+            merged = per_account[0].union(*per_account[1:], all=True).order_by("-transaction_id", "-pk")
+            return [pk for _txn, pk in merged[start:stop]]
+        keys = sorted((key for rows in per_account for key in rows), reverse=True)
+        return [pk for _txn, pk in keys[start:stop]]
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self._entries().count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[LedgerEntry]:
+        start = 0
+        while page := self[start : start + 500]:
+            yield from page
+            start += 500
+
+    @overload
+    def __getitem__(self, index: int) -> LedgerEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LedgerEntry]: ...
+
+    def __getitem__(self, index: int | slice) -> LedgerEntry | list[LedgerEntry]:
+        if isinstance(index, int):
+            found = self[index : index + 1]
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        if index.step is not None:
+            raise TypeError("HolderHistory takes slices of pages")
+        start, stop = index.start or 0, index.stop
+        if stop is None or start < 0 or stop < start:
+            raise ValueError("A page is a slice with a start and an end")
+        page = self._page_ids(start, stop)
+        rows = {
+            entry.pk: entry
+            for entry in LedgerEntry.objects.filter(pk__in=page)
+            .select_related("transaction", "transaction__sale", "transaction__institution")
+            .prefetch_related("transaction__sale__lines")
+        }
+        return [rows[pk] for pk in page]
 
 
 # --- guardian portal: overview, history and monthly statements --------------------------------
@@ -231,9 +358,14 @@ def holder_balances_before(*, holder: Cardholder, at: dt.datetime) -> dict[str, 
     (account, transaction) index finds the row without reading the account's history.
     """
     balances: dict[str, int] = {}
+    accounts = dict(
+        LedgerAccount.objects.filter(holder=holder, kind__in=LedgerAccount.HOLDER_KINDS).values_list("kind", "pk")
+    )
     for kind in LedgerAccount.HOLDER_KINDS:
         last = (
-            LedgerEntry.objects.filter(account__holder=holder, account__kind=kind, transaction__created_at__lt=at)
+            # By the account's id, not through a join on holder and kind: the planner then walks
+            # that account's (account, transaction) index backwards instead of the whole index.
+            LedgerEntry.objects.filter(account_id=accounts.get(kind), transaction__created_at__lt=at)
             .order_by("-transaction_id", "-pk")
             .values_list("balance_after_cents", flat=True)
             .first()
@@ -299,7 +431,5 @@ def holder_month_statement(*, holder: Cardholder, year: int, month: int) -> Mont
         for kind in LedgerAccount.HOLDER_KINDS
     ]
     last_day = next_first - dt.timedelta(days=1)
-    entries = holder_entries(holder=holder, first_day=first_day, last_day=last_day).order_by(
-        "transaction__created_at", "pk"
-    )
+    entries = holder_entries(holder=holder, first_day=first_day, last_day=last_day).order_by("transaction_id", "pk")
     return MonthStatement(holder=holder, first_day=first_day, last_day=last_day, balances=balances, entries=entries)

@@ -28,6 +28,7 @@ from cards.models import Cardholder
 from cardsystem.money import cents_to_str, currency
 from payments.models import LedgerEntry
 from payments.selectors import (
+    HolderHistory,
     holder_entries,
     holder_list_with_balances_for_guardian,
     holder_month_statement,
@@ -138,7 +139,10 @@ def history(request: HttpRequest, holder_id: int) -> HttpResponse:
     }
     if not form.is_valid():
         return render(request, "payments/history.html", context, status=400)
-    page = Paginator(_filtered_entries(holder, form), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    history = HolderHistory(
+        holder=holder, first_day=form.cleaned_data.get("from_date"), last_day=form.cleaned_data.get("to_date")
+    )
+    page = Paginator(history, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     context.update(page=page, movements=list(_movements(page.object_list, holder)))
     return render(request, "payments/history.html", context)
 
