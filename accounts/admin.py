@@ -28,3 +28,6 @@ class UserAdmin(BaseUserAdmin):
 class InstitutionAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "school_number", "time_zone"]
     search_fields = ["name", "school_number"]
+
+
+from accounts import audit_admin  # noqa: E402,F401  (the audit trail, read-only)

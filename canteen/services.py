@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Institution, User
@@ -30,6 +31,9 @@ def card_refusal(*, card: Card) -> CardBlocked | DebtLimitReached | None:
         return DebtLimitReached()
     if card.status != Card.Status.ACTIVE:
         return CardBlocked(_("The card is %(status)s.") % {"status": card.get_status_display().lower()})
+    # A loaner card is lent for one day [SL]: after that (or once handed back) it buys nothing.
+    if card.kind == Card.Kind.LOANER and (card.expires_at is None or card.expires_at <= timezone.now()):
+        return CardBlocked(_("The loaner card has expired: it was lent for one day."))
     if card.holder_id is None:
         return CardBlocked(_("A staff card has no balance to pay with."))
     return None

@@ -1,6 +1,7 @@
 """Cardholders, their guardians, and the chip cards they carry."""
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Institution, User
@@ -42,6 +43,10 @@ class Cardholder(models.Model):
         help_text=_("Guardians are told when the main balance falls below this."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the office when the pupil leaves; after the retention period the holder is anonymised
+    # (name and photo gone, the ledger's sums kept).
+    left_at = models.DateField(_("left on"), null=True, blank=True)
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("cardholder")
@@ -102,6 +107,8 @@ class Card(models.Model):
     )
     daily_limit_cents = models.BigIntegerField(_("daily limit (minor units)"), null=True, blank=True)
     activation_code = models.CharField(_("activation code"), max_length=40, blank=True)
+    # A loaner card lent for a forgotten one works until this moment (the end of the school day) [SL].
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     issued_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -168,3 +175,72 @@ class ReplacementOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.holder} · {self.old_card}"
+
+
+class CardIssuance(models.Model):
+    """A card handed out at an institution's office after an identity check [SE][PZ].
+
+    One row each time a card is handed out: a new card once, a loaner card every time it is lent
+    (its holder changes from one day to the next, so the row keeps whom it was lent to). The
+    issuance register prints these rows for signatures.
+    """
+
+    class Document(models.TextChoices):
+        PASSPORT = "passport", _("Passport")
+        NATIONAL_ID = "national_id", _("National identity card")
+        DRIVING_LICENCE = "driving_licence", _("Driving licence")
+        HEALTH_CARD = "health_card", _("Health insurance card")
+        RESIDENCE_PERMIT = "residence_permit", _("Residence permit")
+        PUPIL_ID = "pupil_id", _("Pupil or student identity card")
+        KNOWN_PERSONALLY = "known_personally", _("Known personally by the member of staff")
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="issuances", verbose_name=_("card"))
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="card_issuances", verbose_name=_("institution")
+    )
+    # The cardholder the card was handed out for (empty for a teacher or cashier card).
+    holder = models.ForeignKey(
+        Cardholder,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="card_issuances",
+        verbose_name=_("cardholder"),
+    )
+    received_by = models.CharField(
+        _("received by"),
+        max_length=200,
+        help_text=_("The person who collected the card and signs the register: the cardholder or a guardian."),
+    )
+    document_type = models.CharField(_("identity document"), max_length=20, choices=Document.choices)
+    checked_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", verbose_name=_("identity checked by")
+    )
+    issued_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("issued by"))
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    # 0: handed out free (a first card, a loaner, a replacement already paid); else the fee taken.
+    fee_cents = models.BigIntegerField(_("fee (minor units)"), default=0)
+    replacement_order = models.OneToOneField(
+        ReplacementOrder,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="issuance",
+        verbose_name=_("replacement order"),
+    )
+
+    class Meta:
+        verbose_name = _("card issuance")
+        verbose_name_plural = _("card issuances")
+        ordering = ["issued_at", "pk"]
+        indexes = [models.Index(fields=["institution", "issued_at"], name="card_issuance_register")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(fee_cents__gte=0), name="card_issuance_fee_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card} · {self.received_by}"
+
+    @property
+    def charged(self) -> bool:
+        return self.fee_cents > 0

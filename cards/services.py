@@ -1,12 +1,19 @@
+import datetime as dt
 import enum
 import hmac
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _lazy
 
+from accounts.audit import audit_record
 from accounts.models import Institution, User
 from cards.errors import ActivationInvalid, CardNotReopenable, CardReplaced
-from cards.models import Card, Cardholder, Guardianship, PriceCategory
+from cards.ledger_port import holder_ledger
+from cards.models import Card, Cardholder, Guardianship, PriceCategory, ReplacementOrder
 from cards.uids import normalize_uid
+from cardsystem.errors import DomainError, InvalidRequest
 
 
 def holder_create(
@@ -163,3 +170,201 @@ def holders_debt_block(*, holder_ids: list[int]) -> int:
     return Card.objects.filter(holder_id__in=holder_ids, status=Card.Status.ACTIVE).update(
         status=Card.Status.DEBT_BLOCKED, status_reason=""
     )
+
+
+# --- the back office: registering, moving and leaving ---------------------------------------------
+# Each action writes an audit entry (who, when, what, why) in its own transaction.
+
+
+class HolderLeft(DomainError):
+    """The cardholder has left: nothing more is registered, moved or handed out for them."""
+
+    code = "holder_left"
+    default_message = _lazy("This cardholder has left.")
+
+
+class AlreadyThere(DomainError):
+    code = "same_institution"
+    default_message = _lazy("The cardholder already belongs to this institution.")
+
+
+def _reason_required(reason: str) -> str:
+    text = reason.strip()
+    if not text:
+        raise InvalidRequest(fields={"reason": [gettext("A reason is required.")]})
+    return text
+
+
+def holder_enrol(
+    *,
+    name: str,
+    institution: Institution,
+    registered_by: User,
+    group: str = "",
+    allergy_note: str = "",
+    price_category: PriceCategory | None = None,
+    via: str = "admin",
+) -> Cardholder:
+    """Register a pupil at the institution with their main and extra balances opened [PZ].
+
+    `via` says in the audit entry how the office registered them ("admin", "import").
+    """
+    with transaction.atomic():
+        holder = holder_create(
+            name=name.strip(),
+            institution=institution,
+            group=group.strip(),
+            allergy_note=allergy_note.strip(),
+            price_category=price_category,
+        )
+        holder_ledger().accounts_open(holder=holder)
+        audit_record(
+            actor=registered_by,
+            action="holder.registered",
+            target=holder,
+            institution=institution,
+            details={"via": via, "group": holder.group},
+        )
+    return holder
+
+
+def holder_guardian_add(*, holder: Cardholder, email: str, added_by: User) -> Guardianship | None:
+    """Make the user signed up with this e-mail address a guardian of the holder.
+
+    None when nobody has signed up with the address: the guardian links the card themselves
+    with the activation letter.
+    """
+    guardian = User.objects.filter(email__iexact=email.strip()).first()
+    if guardian is None:
+        return None
+    with transaction.atomic():
+        guardianship = guardianship_create(guardian=guardian, holder=holder)
+        audit_record(
+            actor=added_by,
+            action="holder.guardian_added",
+            target=holder,
+            institution=holder.institution,
+            details={"guardian": guardian.pk},
+        )
+    return guardianship
+
+
+# Statuses of a card still in use: moving, leaving or replacing ends them.
+LIVE_STATUSES = (Card.Status.ACTIVE, Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
+
+
+def holder_lock(*, holder: Cardholder) -> Cardholder:
+    """Lock the holder's row (no key update: a sale at the same moment only needs a key share on it)
+    and re-read it, so two office actions on one pupil run one after the other."""
+    return (
+        Cardholder.objects.select_for_update(of=("self",), no_key=True).select_related("institution").get(pk=holder.pk)
+    )
+
+
+def holder_move(
+    *,
+    holder: Cardholder,
+    institution: Institution,
+    moved_by: User,
+    reason: str,
+    group: str = "",
+    replace_cards: bool = True,
+) -> Cardholder:
+    """Move a pupil to another institution; the balances move with them [PZ].
+
+    The ledger accounts stay the holder's; the main balance's floor follows the new institution's
+    debt limit, but never above a debt already owed (it is paid off as ever, by the next top-up).
+    With `replace_cards` the pupil's cards in use are blocked for good, as on every transfer
+    [PZ], and a free replacement is put in the office queue, so the new institution's office
+    hands out the new card without a fee. Raises HolderLeft, AlreadyThere or InvalidRequest (no
+    reason) before any write.
+    """
+    text = _reason_required(reason)
+    with transaction.atomic():
+        locked = holder_lock(holder=holder)
+        if locked.left_at is not None:
+            raise HolderLeft()
+        if locked.institution_id == institution.pk:
+            raise AlreadyThere()
+        old = locked.institution
+        locked.institution = institution
+        locked.group = group.strip()
+        locked.save(update_fields=["institution", "group"])
+        replaced = _cards_replace_on_move(holder=locked, moved_by=moved_by) if replace_cards else []
+        holder_ledger().floor_follow(holder=locked, institution=institution)
+        audit_record(
+            actor=moved_by,
+            action="holder.moved",
+            target=locked,
+            institution=old,
+            reason=text,
+            details={"from": old.pk, "to": institution.pk, "group": locked.group, "cards_replaced": replaced},
+        )
+    holder.refresh_from_db()
+    return holder
+
+
+def _cards_replace_on_move(*, holder: Cardholder, moved_by: User) -> list[str]:
+    cards = list(
+        Card.objects.select_for_update(no_key=True)
+        .filter(holder=holder, kind=Card.Kind.REGULAR, status__in=LIVE_STATUSES)
+        .order_by("pk")
+    )
+    for card in cards:
+        card.status = Card.Status.REPLACED
+        card.status_reason = gettext("Moved to %(institution)s.") % {"institution": holder.institution}
+        card.save(update_fields=["status", "status_reason"])
+    newest = cards[-1] if cards else None
+    if newest is not None and not ReplacementOrder.objects.filter(old_card=newest).exists():
+        ReplacementOrder.objects.create(
+            old_card=newest,
+            holder=holder,
+            ordered_by=moved_by,
+            status=ReplacementOrder.Status.ORDERED,
+            fee_cents=0,
+            paid_with=ReplacementOrder.PaidWith.FREE,
+        )
+    Card.objects.filter(holder=holder, kind=Card.Kind.LOANER, expires_at__gt=timezone.now()).update(
+        expires_at=timezone.now()
+    )
+    return [card.number for card in cards]
+
+
+def holder_leave(*, holder: Cardholder, left_by: User, reason: str, left_on: dt.date | None = None) -> Cardholder:
+    """Mark a pupil as left: their cards in use are blocked, their balances stay.
+
+    The cards are blocked (BLOCKED, with the reason), not marked RETURNED: a card is returned when
+    its balance is refunded (payouts), which also needs the guardian's request. Until then the
+    money is the family's and the guardian can still ask for it. A loaner lent today expires at
+    once. Leaving twice changes nothing the second time (the first date is kept).
+    """
+    text = _reason_required(reason)
+    with transaction.atomic():
+        locked = holder_lock(holder=holder)
+        if locked.left_at is not None:
+            holder.refresh_from_db()
+            return holder
+        locked.left_at = left_on or timezone.localdate(timezone=locked.institution.zone)
+        locked.save(update_fields=["left_at"])
+        status_reason = gettext("Left on %(date)s.") % {"date": locked.left_at.isoformat()}
+        blocked = list(
+            Card.objects.filter(holder=locked, status__in=LIVE_STATUSES)
+            .exclude(kind=Card.Kind.LOANER)
+            .values_list("number", flat=True)
+        )
+        Card.objects.filter(holder=locked, status__in=LIVE_STATUSES).exclude(kind=Card.Kind.LOANER).update(
+            status=Card.Status.BLOCKED, status_reason=status_reason
+        )
+        Card.objects.filter(holder=locked, kind=Card.Kind.LOANER, expires_at__gt=timezone.now()).update(
+            expires_at=timezone.now()
+        )
+        audit_record(
+            actor=left_by,
+            action="holder.left",
+            target=locked,
+            institution=locked.institution,
+            reason=text,
+            details={"left_on": locked.left_at.isoformat(), "cards_blocked": blocked},
+        )
+    holder.refresh_from_db()
+    return holder

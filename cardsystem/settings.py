@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "payments",
     "canteen",
     "payouts",
+    "privacy",
     "terminals",
 ]
 
@@ -122,6 +123,7 @@ CELERY_BEAT_SCHEDULE = {
     "low-balance-sweep": {"task": "payments.low_balance_sweep", "schedule": crontab(minute="*/10")},
     "payments-expire": {"task": "payments.payments_expire", "schedule": crontab(minute="*/5")},
     "meal-deadlines": {"task": "canteen.meal_deadlines", "schedule": crontab(minute="*/5")},
+    "privacy-anonymise": {"task": "privacy.holders_anonymise_due", "schedule": crontab(hour=2, minute=30)},
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -208,6 +210,29 @@ PAYMENT_CALLBACK_TOLERANCE_SECONDS = env.int("PAYMENT_CALLBACK_TOLERANCE_SECONDS
 PAYMENT_EXPIRY_MINUTES = env.int("PAYMENT_EXPIRY_MINUTES", default=30)
 # The address the provider's pages and callbacks are reached at (absolute URLs in payment links).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# Payees' CPR numbers are encrypted with these Fernet keys (comma-separated, newest first; see
+# payouts.crypto). Empty: a key derived from SECRET_KEY, for trying the system out only.
+CPR_ENCRYPTION_KEYS = env.str("CPR_ENCRYPTION_KEYS", default="")
+# What a payout costs, kept from the refunded balance [PZ]; nothing is paid below 0.01 after it.
+PAYOUT_COST_CENTS = env.int("PAYOUT_COST_CENTS", default=0)
+# Payout batches are built by the schedule at this time (before NemKonto's 06:00 deadline [NK]).
+PAYOUT_CUTOFF = env.str("PAYOUT_CUTOFF", default="05:30")
+# Built at the cut-off, before NemKonto's 06:00 deadline [NK].
+CELERY_BEAT_SCHEDULE["payout-batch-build"] = {
+    "task": "payouts.payout_batch_build",
+    "schedule": crontab(hour=int(PAYOUT_CUTOFF.split(":")[0]), minute=int(PAYOUT_CUTOFF.split(":")[1])),
+}
+# The municipality's NemKonto agreement and debit account, and its SEPA debtor details.
+NEMKONTO_AGREEMENT_NUMBER = env.str("NEMKONTO_AGREEMENT_NUMBER", default="00000000")
+NEMKONTO_DEBIT_ACCOUNT = env.str("NEMKONTO_DEBIT_ACCOUNT", default="00000000000000")
+SEPA_DEBTOR_NAME = env.str("SEPA_DEBTOR_NAME", default="Demo Kommune")
+SEPA_DEBTOR_IBAN = env.str("SEPA_DEBTOR_IBAN", default="DK5000400440116243")
+SEPA_DEBTOR_BIC = env.str("SEPA_DEBTOR_BIC", default="DABADKKK")
+# Refunds above this amount need a second office user's approval; corrections too.
+CORRECTION_FOUR_EYES_ABOVE_CENTS = env.int("CORRECTION_FOUR_EYES_ABOVE_CENTS", default=50000)
+# Cardholders who left are anonymised after this many days.
+RETENTION_DAYS_AFTER_LEAVING = env.int("RETENTION_DAYS_AFTER_LEAVING", default=5 * 365)
 
 LOGGING = {
     "version": 1,

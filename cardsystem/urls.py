@@ -19,6 +19,8 @@ urlpatterns = [
     path("self-service/", include("terminals.self_service_urls")),
     path("kitchen/", include("canteen.kitchen_urls")),
     path("", include("canteen.meal_api_urls")),
+    path("", include("payouts.refund_urls")),
+    path("", include("terminals.office_reader_urls")),
     path("", include("payments.urls")),
     path("", include("payments.topup_urls")),
     path("pay/test/", include("payments.test_provider_urls")),
@@ -29,4 +31,5 @@ urlpatterns = [
     path("portal/", include("payments.transfer_urls")),
     path("portal/", include("payments.portal_urls")),
     path("portal/", include("cards.urls")),
+    path("portal/", include("privacy.urls")),
 ]

@@ -55,7 +55,15 @@ class LedgerAccountAdmin(ReadOnlyModelAdmin):
     list_filter = ["kind"]
     list_select_related = ["holder", "institution"]
     search_fields = ["holder__name", "institution__name"]
-    fields = readonly_fields = ("kind", "holder", "institution", "current_balance", "floor", "entries_link")
+    fields = readonly_fields = (
+        "kind",
+        "holder",
+        "institution",
+        "current_balance",
+        "floor",
+        "entries_link",
+        "office_tools",
+    )
 
     @admin.display(description=_("balance"))
     def balance(self, obj: LedgerAccount) -> str | None:
@@ -78,6 +86,18 @@ class LedgerAccountAdmin(ReadOnlyModelAdmin):
     def entries_link(self, obj: LedgerAccount) -> SafeString:
         url = reverse("admin:payments_ledgerentry_changelist") + f"?account={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, _("Entries of this account"))
+
+    @admin.display(description=_("office"))
+    def office_tools(self, obj: LedgerAccount) -> SafeString | str:
+        """Links to the office's money forms for this cardholder balance (they check who may use them)."""
+        if obj.holder_id is None:
+            return ""
+        correct = reverse("admin:payments_correction_add") + f"?holder={obj.holder_id}&balance={obj.kind}"
+        links = format_html('<a href="{}">{}</a>', correct, _("Correct this balance"))
+        if obj.kind == LedgerAccount.Kind.MAIN:
+            move = reverse("admin:payments_correction_move") + f"?holder={obj.holder_id}"
+            links = format_html('{} · <a href="{}">{}</a>', links, move, _("Move money to extra"))
+        return links
 
 
 class LedgerEntryInline(ReadOnlyTabularInline):
@@ -134,3 +154,7 @@ class IdempotencyRecordAdmin(ReadOnlyModelAdmin):
     search_fields = ["=caller", "=key"]
     fields = readonly_fields = ("caller", "key", "fingerprint", "status_code", "body", "created_at")
     show_full_result_count = False
+
+
+# Registered here so that the admin finds them when it imports this module.
+from payments import correction_admin  # noqa: E402,F401

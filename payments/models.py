@@ -23,6 +23,9 @@ class LedgerAccount(models.Model):
         REVENUE = "revenue", _("Institution revenue")
         CARD_FEES = "card_fees", _("Card fees")
         PAYOUT_CLEARING = "payout_clearing", _("Payout clearing")
+        PAYOUT_SENT = "payout_sent", _("Payouts sent to the bank")
+        BANK = "bank", _("Bank (paid out)")
+        PAYOUT_COSTS = "payout_costs", _("Payout costs")
         CASH = "cash", _("Cash")
         CORRECTIONS = "corrections", _("Corrections")
 
@@ -294,3 +297,71 @@ class PaymentAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.holder} {self.balance} {self.amount_cents}"
+
+
+class Correction(models.Model):
+    """An office correction of one cardholder balance [PZ]: a top-up the system missed is credited, a
+    mistaken one taken back, after the receipt was checked.
+
+    Up to CORRECTION_FOUR_EYES_ABOVE_CENTS (either way) it is applied when asked; above it, it waits
+    until a different office user approves it (four eyes). Applied, it is one ledger movement between
+    the corrections account and the balance (`payments.corrections`).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Awaiting approval")
+        APPLIED = "applied", _("Applied")
+        REJECTED = "rejected", _("Rejected")
+
+    holder = models.ForeignKey(
+        Cardholder, on_delete=models.PROTECT, related_name="corrections", verbose_name=_("cardholder")
+    )
+    # The holder's institution when asked: who may approve it (a pupil may move meanwhile).
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name=_("institution")
+    )
+    balance = models.CharField(
+        _("balance"), max_length=10, choices=[(k.value, k.label) for k in LedgerAccount.HOLDER_KINDS]
+    )
+    # Positive: money credited to the balance; negative: money taken from it.
+    amount_cents = models.BigIntegerField(_("amount (minor units)"))
+    reason = models.CharField(_("reason"), max_length=300)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", verbose_name=_("asked by"))
+    requested_at = models.DateTimeField(_("asked"), default=timezone.now, db_index=True)
+    # The second office user who approved or rejected it; empty when it was applied at once.
+    decided_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by")
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decision_note = models.CharField(_("note"), max_length=300, blank=True)
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="correction"
+    )
+
+    class Meta:
+        verbose_name = _("correction")
+        verbose_name_plural = _("corrections")
+        ordering = ["-requested_at", "-pk"]
+        permissions = [
+            ("approve_correction", _("Can approve or reject a correction")),
+            ("move_main_to_extra", _("Can move money from a main to an extra balance")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(amount_cents=0), name="correction_amount_not_zero"),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="correction_reason_given"),
+            # Four eyes: whoever decides is not who asked.
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True) | ~models.Q(decided_by=models.F("requested_by")),
+                name="correction_four_eyes",
+            ),
+            # Applied exactly when its movement exists.
+            models.CheckConstraint(
+                condition=models.Q(status="applied", ledger_transaction__isnull=False)
+                | (~models.Q(status="applied") & models.Q(ledger_transaction__isnull=True)),
+                name="correction_applied_has_movement",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.holder} · {self.get_status_display()}"

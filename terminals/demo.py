@@ -104,6 +104,7 @@ def demo_seed() -> None:
     meals_demo_seed(institution=school, price_categories=categories, today=local_today(institution=school))
 
     Terminal.objects.get_or_create(institution=school, name="Info 1", defaults={"kind": Terminal.Kind.INFO})
+    Terminal.objects.get_or_create(institution=school, name="Office 1", defaults={"kind": Terminal.Kind.OFFICE})
     Terminal.objects.get_or_create(institution=school, name="Self-service 1", defaults={"kind": Terminal.Kind.TILL})
     terminal, _ = Terminal.objects.get_or_create(institution=school, name="Canteen 1")
     TerminalToken.objects.get_or_create(

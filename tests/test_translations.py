@@ -50,7 +50,13 @@ STAFF_SCREEN_SOURCES = {
 STAFF_SCREEN_FOLDERS = ("templates/terminals/", "templates/canteen/", "templates/allauth/")
 
 # What a guardian sees: the portal's pages and forms, its e-mails, and the refusals it shows.
-GUARDIAN_PORTAL_FOLDERS = ("templates/payments/", "templates/cards/", "templates/accounts/", "templates/account/")
+GUARDIAN_PORTAL_FOLDERS = (
+    "templates/payments/",
+    "templates/cards/",
+    "templates/accounts/",
+    "templates/account/",
+    "templates/payouts/refund",
+)
 GUARDIAN_PORTAL_SOURCES = {
     "templates/base.html",
     "templates/_form_fields.html",

@@ -111,6 +111,7 @@ def test_card_added_through_the_admin_is_issued_with_a_normalised_uid(
             "kind": Card.Kind.REGULAR,
             "holder": holder.pk,
             "daily_limit_cents": "40",
+            "document_type": "passport",  # the identity check is recorded with every card issued
         },
     )
     assert response.status_code == 302
