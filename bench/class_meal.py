@@ -29,20 +29,16 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._steps import database_recreate, database_url, step_run
 from bench.lunch_rush.database import django_env
 
 NAME = "class_meal"
-BASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
 DB_NAME = os.environ.get("BENCH_CLASS_MEAL_DB_NAME") or "bench_class_meal"
 CLASSES = int(os.environ.get("BENCH_CLASS_MEAL_CLASSES") or 20)
 PUPILS = int(os.environ.get("BENCH_CLASS_MEAL_PUPILS") or 30)
@@ -52,47 +48,18 @@ PRICES = {"grades-1-4": 2500, "grades-5-9": 2800}
 DEBT_LIMIT = 15000
 SEED = 20261207
 # Test-only URLs that include terminals/class_meal_urls.py whether or not the project's urls do.
-URLCONF = "tests.canteen.class_meal_test_urls"
 WARM_UP, COUNTED = "W1", "W2"
-
-
-def _database_url(name: str) -> str:
-    parts = urlsplit(BASE_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-def _database_recreate() -> None:
-    with psycopg.connect(_database_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def _child(step: str, env: dict[str, str], timeout: float = 900) -> dict[str, Any]:
-    """Run one step in a fresh Django process; its JSON answer is the last line of its stdout."""
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{NAME}", step],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{NAME} {step} failed ({done.returncode}):\n{done.stdout[-3000:]}")
-    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return answer
 
 
 def run() -> list[Row]:
     started = time.perf_counter()
-    _database_recreate()
-    env = django_env(_database_url(DB_NAME))
+    database_recreate(DB_NAME)
+    env = django_env(database_url(DB_NAME))
     env["BENCH_CLASS_MEAL_CLASSES"] = str(CLASSES)
     env["BENCH_CLASS_MEAL_PUPILS"] = str(PUPILS)
-    fill = _child("fill", env)
+    fill = step_run(f"bench.{NAME}", "fill", env)
     env["BENCH_CLASS_MEAL_TOKEN"] = fill.pop("token")
-    measured = _child("measure", env)
+    measured = step_run(f"bench.{NAME}", "measure", env)
     results = {"classes": CLASSES, "pupils": PUPILS, "fill": fill, **measured}
     rows = _rows(results)
     results["rows"] = [row.as_dict() for row in rows]
@@ -296,7 +263,7 @@ def measure() -> dict[str, Any]:
     _django_setup()
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, override_settings
+    from django.test.utils import CaptureQueriesContext
 
     from cards.models import Cardholder
     from payments.selectors import ledger_mismatches
@@ -330,22 +297,21 @@ def measure() -> dict[str, Any]:
     wall: list[float] = []
     cpu: list[float] = []
     db: list[float] = []
-    with override_settings(ROOT_URLCONF=URLCONF):
-        connection.ensure_connection()
-        check(WARM_UP, *confirm(WARM_UP))
-        with CaptureQueriesContext(connection) as queries:
-            counted = check(COUNTED, *confirm(COUNTED))
-        statements = len(queries.captured_queries)
-        clock.say(f"warmed up; one confirmation makes {statements} SQL statements ({dict(counted)})")
-        for group in groups[2:]:
-            timer = DbTimer()
-            with connection.execute_wrapper(timer):
-                started, cpu_started = time.perf_counter(), time.process_time()
-                status, body = confirm(group)
-                wall.append(1000 * (time.perf_counter() - started))
-                cpu.append(1000 * (time.process_time() - cpu_started))
-            db.append(1000 * timer.seconds)
-            check(group, status, body)
+    connection.ensure_connection()
+    check(WARM_UP, *confirm(WARM_UP))
+    with CaptureQueriesContext(connection) as queries:
+        counted = check(COUNTED, *confirm(COUNTED))
+    statements = len(queries.captured_queries)
+    clock.say(f"warmed up; one confirmation makes {statements} SQL statements ({dict(counted)})")
+    for group in groups[2:]:
+        timer = DbTimer()
+        with connection.execute_wrapper(timer):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            status, body = confirm(group)
+            wall.append(1000 * (time.perf_counter() - started))
+            cpu.append(1000 * (time.process_time() - cpu_started))
+        db.append(1000 * timer.seconds)
+        check(group, status, body)
     clock.say(
         f"{len(wall)} classes: p50 {statistics.median(wall):.1f} ms, max {max(wall):.1f} ms "
         f"(PostgreSQL p50 {statistics.median(db):.1f} ms)"

@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -43,15 +42,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._steps import database_recreate, database_url, step_run
 from bench.lunch_rush.database import django_env
 
 NAME = "payout_batch"
-BASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
 DB_NAME = os.environ.get("BENCH_PAYOUT_DB_NAME") or "bench_payout_batch"
 REFUNDS = int(os.environ.get("BENCH_PAYOUT_REFUNDS") or 10_000)
 FLAT_MB = float(os.environ.get("BENCH_PAYOUT_FLAT_MB") or 16)
@@ -68,42 +64,13 @@ SEED = 20261203
 IBANS = ("DE89370400440532013000", "DK5000400440116243", "NL91ABNA0417164300", "FR1420041010050500013M02606")
 
 
-def _database_url(name: str) -> str:
-    parts = urlsplit(BASE_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-def _database_recreate() -> None:
-    with psycopg.connect(_database_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def _child(step: str, env: dict[str, str], timeout: float = 900) -> dict[str, Any]:
-    """Run one step in a fresh Django process; its progress goes to our stderr, its JSON answer
-    is the last line of its stdout."""
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{NAME}", step],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{NAME} {step} failed ({done.returncode}):\n{done.stdout[-3000:]}")
-    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return answer
-
-
 def run() -> list[Row]:
     started = time.perf_counter()
-    _database_recreate()
-    env = django_env(_database_url(DB_NAME))
+    database_recreate(DB_NAME)
+    env = django_env(database_url(DB_NAME))
     env["BENCH_PAYOUT_REFUNDS"] = str(REFUNDS)
-    fill = _child("fill", env)
-    measured = _child("measure", env)
+    fill = step_run(f"bench.{NAME}", "fill", env)
+    measured = step_run(f"bench.{NAME}", "measure", env)
     results = {"refunds": REFUNDS, "fill": fill, **measured}
     rows = _rows(results)
     results["rows"] = [row.as_dict() for row in rows]
