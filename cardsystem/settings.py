@@ -6,6 +6,7 @@ cache, console mail): enough for `make run` and the tests that need no services.
 
 from pathlib import Path
 
+import csp.constants
 import environ
 from celery.schedules import crontab
 
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cardsystem.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -170,6 +173,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cardsystem.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per token (cardsystem.throttles): a till at lunch makes a few requests a second; a runaway or
+    # stolen token is held back. Session users are limited by the login rate limits instead.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "cardsystem.throttles.TerminalTokenThrottle",
+        "cardsystem.throttles.PersonalTokenThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "terminal": env.str("THROTTLE_RATE_TERMINAL", default="50/s"),
+        "personal_token": env.str("THROTTLE_RATE_PERSONAL_TOKEN", default="120/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Card system API",
@@ -183,15 +196,37 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Production hardening; `manage.py check --deploy` is clean when DEBUG is off and these are on.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+# Production hardening; `manage.py check --deploy` is clean when DEBUG is off and these keep their defaults.
+# Each can be turned off by the environment (e.g. SECURE_SSL_REDIRECT=false when the proxy redirects).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# The load balancer's health check speaks plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Behind a TLS-terminating proxy: the header it sets and the value meaning HTTPS (empty: no proxy;
+# only set it when the proxy always overwrites that header, or clients could claim HTTPS).
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO=https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header.split("=", 1)) if "=" in _proxy_ssl_header else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content security policy (django-csp): our own origin only. The few inline scripts and styles carry the
+# per-request nonce (`nonce="{{ request.csp_nonce }}"`); photos may be data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [csp.constants.SELF, csp.constants.NONCE],
+        "style-src": [csp.constants.SELF, csp.constants.NONCE],
+        "img-src": [csp.constants.SELF, "data:"],
+        "connect-src": [csp.constants.SELF],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.SELF],
+        "frame-ancestors": [csp.constants.NONE],
+    }
+}
 
 # Business settings (DOMAIN.md defaults).
 CARD_REPLACEMENT_FEE_CENTS = env.int("CARD_REPLACEMENT_FEE_CENTS", default=2500)
@@ -234,9 +269,27 @@ CORRECTION_FOUR_EYES_ABOVE_CENTS = env.int("CORRECTION_FOUR_EYES_ABOVE_CENTS", d
 # Cardholders who left are anonymised after this many days.
 RETENTION_DAYS_AFTER_LEAVING = env.int("RETENTION_DAYS_AFTER_LEAVING", default=5 * 365)
 
+# Logs go to stdout with the request id on every line: JSON lines for a log collector
+# (LOG_FORMAT=json), readable text otherwise. CPR-shaped numbers are masked in every record.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_id": {"()": "cardsystem.logging.RequestIdFilter"},
+        "mask_cpr": {"()": "cardsystem.logging.MaskCprFilter"},
+    },
+    "formatters": {
+        "json": {"()": "cardsystem.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "filters": ["request_id", "mask_cpr"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -1,17 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.language import language_set
-from cardsystem import views
+from cardsystem import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("i18n/setlang/", language_set, name="set_language"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api_docs"),
     path("", include("terminals.urls")),
     path("", include("canteen.urls")),
     path("till/", include("terminals.till_urls")),
@@ -33,3 +34,5 @@ urlpatterns = [
     path("portal/", include("cards.urls")),
     path("portal/", include("privacy.urls")),
 ]
+
+handler404 = "cardsystem.api_errors.page_not_found"

@@ -20,6 +20,17 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def pytest_configure(config: pytest.Config) -> None:
     # The default hasher takes over a second per call on small machines.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The test client and the live server speak plain HTTP: no redirect to HTTPS, cookies not
+    # HTTPS-only (tests/test_security.py checks the production values).
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    # Tests make requests faster than any till, with ids reused from test to test: no token rate
+    # limits here (tests/test_security.py turns them on to check them).
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {}}
+    from rest_framework.settings import api_settings
+
+    api_settings.reload()
 
 
 def _missing(item: pytest.Item) -> str | None:

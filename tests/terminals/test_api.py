@@ -230,9 +230,9 @@ def test_purchase_with_an_unknown_card_is_404_card_unknown(till, sandwich) -> No
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": 0}]}, "lines"),
-        ({"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": -2}]}, "lines"),
-        ({"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": "x"}]}, "lines"),
+        ({"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": 0}]}, "lines.0.quantity"),
+        ({"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": -2}]}, "lines.0.quantity"),
+        ({"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": "x"}]}, "lines.0.quantity"),
         ({"uid": "04A1B2C3D4E5F6", "lines": []}, "lines"),
         ({"uid": "04A1B2C3D4E5F6"}, "lines"),
         ({"uid": "nothex", "lines": [{"product": 1, "quantity": 1}]}, "uid"),
@@ -378,3 +378,27 @@ def test_missing_read_numbers_are_found(till, school) -> None:  # type: ignore[n
         till.post("/api/v1/terminal/scans", {"uid": card.uid, "sequence": sequence})
     since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     assert scan_sequence_gaps(terminal=till.terminal, since=since) == [5, 6, 8]
+
+
+def test_an_error_in_a_nested_field_is_named_with_dots_and_keeps_the_flat_shape(till, school) -> None:  # type: ignore[no-untyped-def]
+    card_with_balances(extra=10000, institution=school, uid="04A1B2C3D4E5F6")
+    body = {"uid": "04A1B2C3D4E5F6", "lines": [{"product": 1, "quantity": 1}, {"product": 1, "quantity": 0}]}
+
+    fields = till.post("/api/v1/terminal/purchases", body, key="bad-nested").json()["error"]["fields"]
+
+    assert list(fields) == ["lines.1.quantity"]
+    assert isinstance(fields["lines.1.quantity"], list) and all(isinstance(m, str) for m in fields["lines.1.quantity"])
+
+
+def test_a_path_no_url_takes_under_the_api_answers_the_error_body() -> None:
+    response = Client().get("/api/v1/me/holders/not-a-number")
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_page_no_url_takes_outside_the_api_is_still_a_page() -> None:
+    response = Client().get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
