@@ -54,7 +54,10 @@ def api_schema(mode: GenerationMode) -> BaseSchema:
 
 
 valid_requests = api_schema(GenerationMode.POSITIVE)
-invalid_requests = api_schema(GenerationMode.NEGATIVE)
+# The two lists take no parameters and no body: there is nothing to make invalid in them.
+invalid_requests = api_schema(GenerationMode.NEGATIVE).exclude(
+    method="GET", path_regex=r"^/api/v1/(me/holders|terminal/products)$"
+)
 
 
 @dataclass(frozen=True)
