@@ -27,10 +27,9 @@ from cards.models import Card, Cardholder
 from cards.selectors import holder_list_for_guardian
 from cards.services import UNCHANGED, Unchanged
 from cardsystem.errors import DomainError
-from cardsystem.forms import MoneyField
-from payments.apis import LIMIT_CARD_STATUSES
+from cardsystem.forms import MoneyField, errors_beside_fields
 from payments.balance_watch import holder_settings_save
-from payments.selectors import GUARDIAN_CARD_KINDS
+from payments.selectors import GUARDIAN_CARD_KINDS, LIMIT_CARD_STATUSES
 
 
 class HolderSettingsForm(forms.Form):
@@ -101,7 +100,7 @@ def holder_settings(request: HttpRequest, holder_id: int) -> HttpResponse:
                     )
                     holder_category_blocks_set(holder=holder, categories=form.cleaned_data["categories"], set_by=user)
             except DomainError as error:
-                _show_beside_fields(form, error)
+                errors_beside_fields(form, error)
                 status = 400
             else:
                 messages.success(request, _("The settings for %(name)s are saved.") % {"name": holder.name})
@@ -109,14 +108,3 @@ def holder_settings(request: HttpRequest, holder_id: int) -> HttpResponse:
         else:
             status = 400
     return render(request, "canteen/holder_settings.html", {"holder": holder, "form": form}, status=status)
-
-
-def _show_beside_fields(form: HolderSettingsForm, error: DomainError) -> None:
-    placed = False
-    for field, field_messages in (error.fields or {}).items():
-        if field in form.fields:
-            for message in field_messages:
-                form.add_error(field, message)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)

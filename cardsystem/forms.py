@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from cardsystem.errors import DomainError
 from cardsystem.money import InvalidAmount, cents_to_str, str_to_cents
 
 
@@ -58,3 +59,17 @@ class MoneyField(forms.CharField):
                 code="min_value",
                 params={"minimum": cents_to_str(self.min_cents)},
             )
+
+
+def errors_beside_fields(form: forms.Form, error: DomainError, *, rename: dict[str, str] | None = None) -> None:
+    """Show a service's refusal beside the fields it names (`rename` maps a service's name for a
+    field to the form's), or above the form when it names none of them."""
+    placed = False
+    for name, field_messages in (error.fields or {}).items():
+        field = (rename or {}).get(name, name)
+        if field in form.fields:
+            for message in field_messages:
+                form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)

@@ -32,14 +32,13 @@ from payments.providers import provider_get
 from payments.replacements import card_replacement_order, replacement_fee_payment
 from payments.selectors import (
     GUARDIAN_CARD_KINDS,
+    LIMIT_CARD_STATUSES,
     HolderHistory,
     guardian_card_get,
     holder_list_with_balances_for_guardian,
 )
 
 PAGE_SIZE = 50
-# Cards whose limit is the holder's: a replaced or returned card no longer counts.
-LIMIT_CARD_STATUSES = (Card.Status.ACTIVE, Card.Status.BLOCKED, Card.Status.DEBT_BLOCKED)
 
 
 class GuardianApiView(APIView):

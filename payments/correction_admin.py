@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Institution, User
 from cards.models import Cardholder
 from cardsystem.errors import DomainError
-from cardsystem.forms import MoneyField
+from cardsystem.forms import MoneyField, errors_beside_fields
 from cardsystem.money import cents_to_str
 from cardsystem.templatetags.money import money
 from payments.corrections import (
@@ -121,19 +121,6 @@ class DecideForm(forms.Form):
         if self.decision == "reject" and not cleaned.get("note"):
             self.add_error("note", gettext("Give the reason for rejecting: it is kept in the audit trail."))
         return cleaned
-
-
-def errors_beside_fields(form: forms.Form, error: DomainError, *, rename: dict[str, str] | None = None) -> None:
-    """Show a service's refusal beside the fields it names, or above the form."""
-    placed = False
-    for name, field_messages in (error.fields or {}).items():
-        field = (rename or {}).get(name, name)
-        if field in form.fields:
-            for message in field_messages:
-                form.add_error(field, message)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)
 
 
 class CorrectionInstitutionFilter(admin.SimpleListFilter):

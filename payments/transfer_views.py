@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from cardsystem.errors import DomainError, NotFound
+from cardsystem.forms import errors_beside_fields
 from cardsystem.templatetags.money import money
 from payments.forms import TransferForm
 from payments.models import LedgerAccount
@@ -41,7 +42,7 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
             except NotFound as error:
                 raise Http404 from error
             except DomainError as error:
-                _show_beside_fields(form, error)
+                errors_beside_fields(form, error)
                 status = 400
             else:
                 messages.success(
@@ -64,14 +65,3 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
         for holder in holders
     ]
     return render(request, "payments/transfer.html", {"form": form, "rows": rows}, status=status)
-
-
-def _show_beside_fields(form: TransferForm, error: DomainError) -> None:
-    placed = False
-    for field, field_messages in (error.fields or {}).items():
-        if field in form.fields:
-            for message in field_messages:
-                form.add_error(field, message)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)

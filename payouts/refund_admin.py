@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Institution, Role, User
 from cards.models import Cardholder
 from cardsystem.errors import DomainError
+from cardsystem.forms import errors_beside_fields
 from cardsystem.money import cents_to_str
 from payouts.models import RefundRequest
 from payouts.refunds import (
@@ -105,17 +106,6 @@ class DecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text=_("Required: it is kept in the audit trail."),
     )
-
-
-def _errors_beside_fields(form: forms.Form, error: DomainError) -> None:
-    placed = False
-    for name, field_messages in (error.fields or {}).items():
-        if name in form.fields:
-            for message in field_messages:
-                form.add_error(name, message)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)
 
 
 @admin.register(RefundRequest)
@@ -240,7 +230,7 @@ class RefundRequestAdmin(admin.ModelAdmin):
                     payee_bic=data["payee_bic"],
                 )
             except DomainError as error:
-                _errors_beside_fields(form, error)
+                errors_beside_fields(form, error)
             else:
                 self.message_user(
                     request,

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import User
 from cards.models import Cardholder
 from cardsystem.errors import DomainError
+from cardsystem.forms import errors_beside_fields
 from payments.models import LedgerAccount
 from payments.selectors import holder_list_with_balances_for_guardian
 from payouts.models import RefundRequest
@@ -70,17 +71,6 @@ def _holder(request: HttpRequest, holder_id: int) -> Cardholder:
     return holder
 
 
-def _errors_beside_fields(form: forms.Form, error: DomainError) -> None:
-    placed = False
-    for name, field_messages in (error.fields or {}).items():
-        if name in form.fields:
-            for message in field_messages:
-                form.add_error(name, message)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def refund_page(request: HttpRequest, holder_id: int) -> HttpResponse:
@@ -101,7 +91,7 @@ def refund_page(request: HttpRequest, holder_id: int) -> HttpResponse:
                     payee_bic=data["payee_bic"],
                 )
             except DomainError as error:
-                _errors_beside_fields(form, error)
+                errors_beside_fields(form, error)
                 status = 400
             else:
                 messages.success(
