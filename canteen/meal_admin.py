@@ -10,12 +10,12 @@ line, the teacher's confirmation): here they are only read.
 
 import datetime as dt
 import re
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, ForeignKey, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
@@ -25,11 +25,12 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Institution, Role, User
+from accounts.models import Institution, Role
 from canteen.meal_admin_services import MAX_RANGE_DAYS, school_days_add
 from canteen.meal_orders import meal_subscription_set
 from canteen.models import ClassMeal, MealOrder, MealPolicy, MealPrice, MealSubscription, SchoolDay
-from cards.models import Cardholder
+from cards import scoping as cards_scoping
+from cards.scoping import InstitutionFilter, request_institutions
 from cardsystem.errors import InvalidRequest
 from cardsystem.forms import MoneyField
 from cardsystem.money import cents_to_str
@@ -41,50 +42,13 @@ SCOPE_ROLES = (Role.OFFICE, Role.CANTEEN, Role.ADMIN)
 
 def admin_institutions(request: HttpRequest) -> QuerySet[Institution]:
     """The institutions the signed-in member of staff may see and change here."""
-    user = request.user
-    if user.is_superuser:
-        return Institution.objects.all()
-    return Institution.objects.filter(memberships__user=cast(User, user), memberships__role__in=SCOPE_ROLES).distinct()
+    return request_institutions(request, SCOPE_ROLES)
 
 
-class InstitutionFilter(admin.SimpleListFilter):
-    """Filter by institution, offering only the user's own."""
+class InstitutionScoped(cards_scoping.InstitutionScoped):
+    """The cards back office's scoping, with canteen staff's institutions too."""
 
-    title = _("institution")
-    parameter_name = "institution"
-
-    def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
-        self.institution_field: str = model_admin.institution_field
-        super().__init__(request, params, model, model_admin)
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(pk), name) for pk, name in admin_institutions(request).values_list("pk", "name")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(**{f"{self.institution_field}_id": int(value)})
-        return queryset
-
-
-class InstitutionScoped:
-    """Mixin for a ModelAdmin: rows, and the institutions and cardholders offered, are the user's."""
-
-    # The path from the model to its institution.
-    institution_field = "institution"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(**{f"{self.institution_field}__in": admin_institutions(request)})
-
-    def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.related_model is Institution:
-            kwargs["queryset"] = admin_institutions(request)
-        elif db_field.related_model is Cardholder:
-            kwargs["queryset"] = Cardholder.objects.filter(institution__in=admin_institutions(request))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+    scope_roles = SCOPE_ROLES
 
 
 # --- rules and prices ----------------------------------------------------------------------------

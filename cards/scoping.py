@@ -13,10 +13,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Institution, Role, StaffMembership, User
+from accounts.services import BACK_OFFICE_ROLES
 from cards.models import Cardholder
 
 # Roles that read cardholders and cards of their institutions (their permissions decide the rest).
-BACK_OFFICE_ROLES = (Role.OFFICE, Role.FINANCE, Role.ADMIN)
 # Roles that register pupils and hand out cards.
 OFFICE_ROLES = (Role.OFFICE, Role.ADMIN)
 
@@ -53,10 +53,12 @@ class InstitutionFilter(admin.SimpleListFilter):
 
     def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
         self.institution_field: str = model_admin.institution_field
+        self.scope_roles: tuple[str, ...] = model_admin.scope_roles
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(pk), name) for pk, name in request_institutions(request).values_list("pk", "name")]
+        institutions = request_institutions(request, self.scope_roles)
+        return [(str(pk), name) for pk, name in institutions.values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -73,6 +75,8 @@ class InstitutionScoped:
     """
 
     institution_field = "institution"
+    # The roles whose institutions the admin shows (the meal back office adds canteen staff).
+    scope_roles: tuple[str, ...] = BACK_OFFICE_ROLES
 
     def scope_q(self, institutions: QuerySet[Institution]) -> Q:
         return Q(**{f"{self.institution_field}__in": institutions})
@@ -81,10 +85,10 @@ class InstitutionScoped:
         queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(self.scope_q(request_institutions(request)))
+        return queryset.filter(self.scope_q(request_institutions(request, self.scope_roles)))
 
     def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> Any:
-        institutions = request_institutions(request)
+        institutions = request_institutions(request, self.scope_roles)
         if db_field.related_model is Institution:
             kwargs["queryset"] = institutions
         elif db_field.related_model is Cardholder:
