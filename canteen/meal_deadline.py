@@ -28,6 +28,7 @@ from canteen.meal_payments import at_debt_limit, meal_legs
 from canteen.models import MealOrder, MealPolicy, MealPrice, MealSubscription, SchoolDay
 from cards.services import holders_debt_block
 from cardsystem.rawsql import adapt_datetime
+from outbox.services import task_send_on_commit
 from payments.errors import DebtLimitReached
 from payments.ledger import Leg, holders_accounts_lock, movements_post_batch
 from payments.models import LedgerTransaction
@@ -85,7 +86,7 @@ def meal_day_close(
         orders_closed_at=now or timezone.now()
     )
     if claimed:
-        transaction.on_commit(lambda: _kitchen_notify(school_day.pk))
+        _kitchen_notify(school_day.pk)
     logger.info(
         "meal day %s closed: %s subscriptions, %s moved to option 1, %s paid, %s unpaid",
         school_day,
@@ -146,7 +147,7 @@ def _option2_minimum_apply(day: SchoolDay, policy: MealPolicy) -> list[int]:
         locked.option2_dropped = day.option2_dropped = True
         locked.save(update_fields=["option2_dropped"])
         if moved:
-            transaction.on_commit(lambda: _option2_moved_notify(moved))
+            _option2_moved_notify(moved)
     return moved
 
 
@@ -225,10 +226,10 @@ def _chunk_bind(day: SchoolDay, ids: list[int], prices: dict[int, int], reason: 
 def _option2_moved_notify(order_ids: list[int]) -> None:
     from canteen.tasks import option2_moved_mail_task  # tasks import the services
 
-    option2_moved_mail_task.delay(order_ids)
+    task_send_on_commit(option2_moved_mail_task, order_ids)
 
 
 def _kitchen_notify(school_day_id: int) -> None:
     from canteen.tasks import kitchen_mail_task
 
-    kitchen_mail_task.delay(school_day_id)
+    task_send_on_commit(kitchen_mail_task, school_day_id)

@@ -5,6 +5,7 @@ from celery import shared_task
 from canteen.kitchen import kitchen_day_mail
 from canteen.meal_deadline import kitchen_mails_due, meal_deadlines_run
 from canteen.meal_mails import option2_moved_mail
+from outbox.services import task_send
 
 
 @shared_task(name="canteen.meal_deadlines")
@@ -13,7 +14,7 @@ def meal_deadlines_task() -> int:
     again the kitchen e-mails that did not go out; returns how many days were closed."""
     closed = meal_deadlines_run()
     for school_day_id in kitchen_mails_due():
-        kitchen_mail_task.delay(school_day_id)
+        task_send(kitchen_mail_task, school_day_id)
     return len(closed)
 
 

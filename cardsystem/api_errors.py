@@ -1,8 +1,10 @@
 """One error body for the whole API: {"error": {"code", "message", "fields"?}} (API.md)."""
 
+import logging
 import math
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -11,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from cardsystem.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 
 def error_response(code: str, message: str, http_status: int, fields: dict[str, Any] | None = None) -> Response:
@@ -52,6 +56,17 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 for an error nothing else handled: the API's error body under /api/ (a till or
+    an app reads JSON, never an HTML page), Django's page elsewhere. The error is logged by Django."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": {"code": "server_error", "message": _("Something went wrong on our side. Try again.")}},
+            status=500,
+        )
+    return defaults.server_error(request)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
@@ -76,6 +91,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if wait is not None:
             throttled["Retry-After"] = str(max(1, math.ceil(wait)))
         return throttled
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database connection failed mid-request (a restart, a fail-over, a dropped connection)
+        # or the transaction could not go on (deadlock, serialisation): it rolled back, so the
+        # caller may send the request again, with the same Idempotency-Key.
+        logger.error("database unavailable during %s", context["request"].path, exc_info=exc)
+        unavailable = error_response(
+            "service_unavailable",
+            _("The service is briefly unavailable. Try again."),
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        unavailable["Retry-After"] = "1"
+        return unavailable
     response = drf_exception_handler(exc, context)
     if response is not None:
         code = getattr(exc, "default_code", "error")

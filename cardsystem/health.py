@@ -1,8 +1,10 @@
 """`/healthz`: is this web process able to serve? For load balancers and container health checks.
 
 Cheap on purpose: one `SELECT 1` and, when Redis is configured, one PING; no sign-in, no session,
-no template. It answers 503 naming what failed, so an orchestrator takes the node out of rotation
-and the operator sees which dependency is down; the error itself goes to the log, not the answer.
+no template. Without the database nothing works: it answers 503, so an orchestrator takes the node
+out of rotation. Without Redis the node still serves (the tills sell, tasks wait in the outbox, the
+cache fails soft), so it answers 200 with `"status": "degraded"` naming `redis`: monitoring alerts,
+and a load balancer does not take every node out at once. Errors go to the log, not the answer.
 """
 
 import logging
@@ -20,6 +22,7 @@ logger = logging.getLogger(__name__)
 OK = "ok"
 FAILED = "error"
 NOT_CONFIGURED = "not configured"
+DEGRADED = "degraded"
 
 # A health check that hangs is worse than one that fails: the prober's own timeout fires with no
 # answer. Redis normally answers in well under a millisecond.
@@ -60,5 +63,7 @@ def redis_check() -> str:
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": database_check(), "redis": redis_check()}
-    healthy = FAILED not in checks.values()
-    return JsonResponse({"status": OK if healthy else FAILED, **checks}, status=200 if healthy else 503)
+    if checks["database"] == FAILED:
+        return JsonResponse({"status": FAILED, **checks}, status=503)
+    status = DEGRADED if checks["redis"] == FAILED else OK
+    return JsonResponse({"status": status, **checks}, status=200)

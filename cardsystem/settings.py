@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "payouts",
     "privacy",
     "terminals",
+    "outbox",
+    "webshop",
 ]
 
 MIDDLEWARE = [
@@ -107,8 +109,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis answers in well under a millisecond; when it is down or hangs, a till must not wait on it. The
+# cache fails soft (cardsystem.cache) and tasks go to the outbox (outbox.services).
+REDIS_TIMEOUT_SECONDS = 1.0
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "cardsystem.cache.FailSoftRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT_SECONDS, "socket_timeout": REDIS_TIMEOUT_SECONDS},
+        }
+    }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -117,9 +128,29 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Publishing gives up quickly (one reconnect, short socket timeouts) rather than retrying for seconds.
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_SECONDS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task taken by a worker that died (acks late) goes back to the queue after this long; Redis's
+    # default of an hour would put a killed 05:30 payout build past NemKonto's 06:00 deadline [NK].
+    # Longer than any task runs (the longest, the payout batch and the sweeps, take seconds: bench/).
+    "visibility_timeout": 900,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+    "socket_timeout": REDIS_TIMEOUT_SECONDS,
+}
+# The worker logs through LOGGING below (JSON lines with the request id), not Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process dies (killed, out of memory) goes back to the queue and runs again,
+# instead of being acknowledged as failed: every task is idempotent (DESIGN.md), so the deadline job
+# and the payout batch pick up where the dead one stopped.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE = {
     "nightly-ledger-check": {"task": "payments.ledger_check", "schedule": crontab(hour=3, minute=15)},
     "hourly-scan-purge": {"task": "terminals.scans_purge", "schedule": crontab(minute=5)},
@@ -127,6 +158,8 @@ CELERY_BEAT_SCHEDULE = {
     "payments-expire": {"task": "payments.payments_expire", "schedule": crontab(minute="*/5")},
     "meal-deadlines": {"task": "canteen.meal_deadlines", "schedule": crontab(minute="*/5")},
     "privacy-anonymise": {"task": "privacy.holders_anonymise_due", "schedule": crontab(hour=2, minute=30)},
+    # Tasks kept while the broker was down go out within a minute of its return.
+    "outbox-drain": {"task": "outbox.drain", "schedule": crontab()},
 }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -1,7 +1,8 @@
 """Rate limits per API token (DRF throttling; rates in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 
 Each token is counted on its own, so one busy till never slows another. Requests without a token
-(the session-signed-in portal) are not limited here: sign-in itself is (ACCOUNT_RATE_LIMITS).
+(the session-signed-in portal) are not limited here: sign-in itself is (ACCOUNT_RATE_LIMITS). When
+the cache (Redis) does not answer, it answers as an empty cache (cardsystem.cache): requests pass.
 The token's model is recognised by its label, so this module imports no app.
 """
 

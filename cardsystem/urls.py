@@ -33,6 +33,8 @@ urlpatterns = [
     path("portal/", include("payments.portal_urls")),
     path("portal/", include("cards.urls")),
     path("portal/", include("privacy.urls")),
+    path("portal/", include("webshop.urls")),
 ]
 
 handler404 = "cardsystem.api_errors.page_not_found"
+handler500 = "cardsystem.api_errors.server_error"

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from accounts.models import Institution, User
 from cards.models import Cardholder
 from cardsystem.rawsql import adapt_datetime, column_count, instance, select_columns
+from outbox.services import task_send
 from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariantBroken
 from payments.models import LedgerAccount, LedgerTransaction
 
@@ -318,14 +319,15 @@ def movements_post_batch(
 
 
 def _balances_fell_queue(*, account_ids: list[int]) -> Callable[[], None]:
-    """The on_commit callback queueing `payments.balances_fell` (robust: a broker error is logged,
-    never raised into the committed sale; the sweep catches what it missed)."""
+    """The on_commit callback queueing `payments.balances_fell`: a broker that does not take it leaves
+    it in the outbox, published when the broker is back (robust: an eager task's error is only logged,
+    never raised into the committed sale)."""
 
     def balances_fell_queue() -> None:
         # Imported here: payments.tasks may import services that import this module.
         from payments.tasks import balances_fell_task
 
-        balances_fell_task.delay(account_ids)
+        task_send(balances_fell_task, account_ids)
 
     return balances_fell_queue
 

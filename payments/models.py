@@ -120,6 +120,7 @@ class LedgerTransaction(AppendOnlyModel):
         FEE = "fee", _("Fee")
         REFUND = "refund", _("Refund")
         OPENING = "opening", _("Opening balance")
+        WEBSHOP = "webshop", _("Webshop purchase")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
@@ -219,7 +220,7 @@ class AutoTopUp(models.Model):
 
 
 class Payment(models.Model):
-    """One payment at the provider: a top-up (split over cardholders' balances) or a card fee.
+    """One payment at the provider: a top-up (split over cardholders' balances), a card fee or a webshop purchase.
 
     Money moves only when the provider's signed callback says it succeeded; a payment leaves
     `pending` once, under a row lock, so a repeated callback credits nothing twice.
@@ -235,6 +236,7 @@ class Payment(models.Model):
         TOPUP = "topup", _("Top-up")
         AUTO_TOPUP = "auto_topup", _("Automatic top-up")
         CARD_FEE = "card_fee", _("Replacement card fee")
+        WEBSHOP = "webshop", _("Webshop purchase")
 
     guardian = models.ForeignKey(User, on_delete=models.PROTECT, related_name="payments")
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)

@@ -32,9 +32,12 @@ def payment_callback(request: HttpRequest, provider: str) -> HttpResponse:
 
 
 def payment_return_url(payment: Payment) -> str:
-    """Where the provider sends the guardian back after its page: a card fee to the card's page."""
+    """Where the provider sends the guardian back after its page: a card fee to the card's page, a
+    webshop purchase to its receipt (the webshop finds its order by the payment's reference)."""
     if payment.purpose == Payment.Purpose.CARD_FEE and payment.replacement is not None:
         return reverse("cardpages:detail", kwargs={"number": payment.replacement.old_card.number})
+    if payment.purpose == Payment.Purpose.WEBSHOP:
+        return reverse("webshop:payment_return", kwargs={"reference": payment.reference})
     return reverse("topups:status", kwargs={"payment_id": payment.pk})
 
 

@@ -22,9 +22,11 @@ from cards.selectors import holder_list_for_guardian
 from cards.services import holder_debt_block_lift
 from cardsystem.errors import DomainError, InvalidRequest, NotFound
 from cardsystem.money import cents_to_str
+from outbox.services import task_send
 from payments.ledger import Leg, movement_post, system_account
 from payments.models import LedgerAccount, LedgerTransaction, Payment, PaymentAllocation, PaymentMandate
 from payments.providers.base import CallbackEvent
+from payments.settlements import settler_for, settlers_registered
 
 Kind = LedgerAccount.Kind
 
@@ -169,6 +171,8 @@ def payment_complete(*, event: CallbackEvent) -> Payment:
             from payments.replacements import card_fee_settle  # replacements builds on payments
 
             payment.ledger_transaction = card_fee_settle(payment=payment)
+        elif payment.purpose in settlers_registered():
+            payment.ledger_transaction = settler_for(payment.purpose)(payment=payment)
         else:
             payment.ledger_transaction = _topup_post(payment=payment)
         if event.mandate_reference and payment.save_mandate:
@@ -186,7 +190,7 @@ def payment_complete(*, event: CallbackEvent) -> Payment:
 def _payment_settled_hooks(payment_id: int) -> None:
     from payments.payment_tasks import payment_settled_task  # tasks import the services
 
-    payment_settled_task.delay(payment_id)
+    task_send(payment_settled_task, payment_id)
 
 
 def payments_expire_overdue(*, now: dt.datetime | None = None) -> int:

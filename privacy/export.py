@@ -29,6 +29,7 @@ from cardsystem.money import cents_to_str, currency
 from payments.models import AutoTopUp, Correction, LedgerAccount, LedgerEntry, Payment, PaymentMandate
 from payouts.crypto import cpr_decrypt, cpr_masked
 from payouts.models import RefundRequest
+from webshop.models import ShopOrder
 
 logger = logging.getLogger(__name__)
 
@@ -343,6 +344,7 @@ def _holders(
         blocks[holder_id].append(code)
     subscribed = dict(MealSubscription.objects.filter(holder_id__in=holder_ids).values_list("holder_id", "created_at"))
 
+    shop_orders = _shop_orders(holder_ids=holder_ids)
     result = []
     for holder in holders:
         result.append(
@@ -368,9 +370,36 @@ def _holders(
                 "refund_requests": by_holder["refund_requests"][holder.pk],
                 "corrections": by_holder["corrections"][holder.pk],
                 "replacement_orders": by_holder["replacement_orders"][holder.pk],
+                "webshop_orders": shop_orders.get(holder.pk, []),
             }
         )
     return result
+
+
+def _shop_orders(*, holder_ids: list[int]) -> dict[int, list[Json]]:
+    found: dict[int, list[Json]] = defaultdict(list)
+    orders = (
+        ShopOrder.objects.filter(holder_id__in=holder_ids)
+        .select_related("item__institution", "option")
+        .order_by("created_at", "pk")
+    )
+    for order in orders:
+        found[order.holder_id].append(
+            {
+                "receipt_number": order.receipt_number,
+                "item": order.item.name,
+                "institution": order.item.institution.name,
+                "choice": order.option.label if order.option else None,
+                "price": _money(order.price_cents),
+                "paid_with": order.paid_with,
+                "status": order.status,
+                "ordered_at": order.created_at,
+                "paid_at": order.paid_at,
+                "refunded_at": order.refunded_at,
+                "refunded_to": order.refund_to or None,
+            }
+        )
+    return found
 
 
 def _audit_entries(*, guardian: User, targets: dict[str, list[int]]) -> list[Json]:

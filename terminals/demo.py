@@ -13,6 +13,7 @@ from cards.services import card_issue, guardianship_create
 from payments.ledger import holder_accounts_get, opening_balance_post
 from payments.services import holder_register
 from terminals.models import Terminal, TerminalToken
+from webshop.demo import webshop_demo_seed
 
 DEMO_TERMINAL_TOKEN = "demo-terminal-token"
 STAFF_PASSWORD = "demo-staff-1"
@@ -102,6 +103,7 @@ def demo_seed() -> None:
         )
 
     meals_demo_seed(institution=school, price_categories=categories, today=local_today(institution=school))
+    webshop_demo_seed(institution=school)
 
     Terminal.objects.get_or_create(institution=school, name="Info 1", defaults={"kind": Terminal.Kind.INFO})
     Terminal.objects.get_or_create(institution=school, name="Office 1", defaults={"kind": Terminal.Kind.OFFICE})

@@ -7,7 +7,7 @@ implementing `PaymentProvider`.
 
 from django.conf import settings
 
-from payments.providers.base import CallbackEvent, CallbackInvalid, PaymentProvider
+from payments.providers.base import CallbackEvent, CallbackInvalid, PaymentProvider, RefundFailed
 from payments.providers.test import TestProvider
 
 _PROVIDERS: dict[str, type[PaymentProvider]] = {TestProvider.name: TestProvider}
@@ -21,4 +21,4 @@ def provider_get(name: str | None = None) -> PaymentProvider:
         raise LookupError(f"Unknown payment provider {provider_name!r}") from None
 
 
-__all__ = ["CallbackEvent", "CallbackInvalid", "PaymentProvider", "provider_get"]
+__all__ = ["CallbackEvent", "CallbackInvalid", "PaymentProvider", "RefundFailed", "provider_get"]

@@ -75,8 +75,23 @@ def event_from_json(body: bytes) -> CallbackEvent:
         raise CallbackInvalid() from None
 
 
+class RefundFailed(DomainError):
+    code = "provider_refund_failed"
+    status = 502
+    default_message = _("The payment provider did not take the refund. Nothing was refunded; try again later.")
+
+
 class PaymentProvider(abc.ABC):
     name: str
+
+    @abc.abstractmethod
+    def refund(self, *, payment: Payment, amount_cents: int, idempotency_key: str) -> str:
+        """Pay `amount_cents` of a succeeded payment back to the card it came from; the provider's
+        refund reference. Raise RefundFailed if the provider refuses.
+
+        Called outside any database transaction (network I/O). `idempotency_key` is the same for a
+        retry of the same refund, so a provider that already took it does not refund twice.
+        """
 
     @abc.abstractmethod
     def payment_page_url(self, *, payment: Payment, base_url: str) -> str:

@@ -14,8 +14,16 @@ import time
 from django.conf import settings
 from django.urls import reverse
 
+from outbox.services import task_send
 from payments.models import Payment
-from payments.providers.base import SIGNATURE_HEADER, CallbackEvent, Outcome, PaymentProvider, signature_make
+from payments.providers.base import (
+    SIGNATURE_HEADER,
+    CallbackEvent,
+    Outcome,
+    PaymentProvider,
+    RefundFailed,
+    signature_make,
+)
 
 TEST_CARD_LABEL = "Test card •••• 4242"
 
@@ -27,12 +35,18 @@ class TestProvider(PaymentProvider):
     def payment_page_url(self, *, payment: Payment, base_url: str) -> str:
         return base_url.rstrip("/") + reverse("test_provider:page", kwargs={"reference": payment.reference})
 
+    def refund(self, *, payment: Payment, amount_cents: int, idempotency_key: str) -> str:
+        # The test provider takes every refund of a paid payment, and the same key twice is one refund.
+        if payment.status != Payment.Status.SUCCEEDED or not 0 < amount_cents <= payment.amount_cents:
+            raise RefundFailed()
+        return f"re_test_{idempotency_key}"
+
     def mandate_charge(self, *, payment: Payment) -> None:
         # A saved card is charged without the guardian; the answer arrives as a callback, like a
         # real provider's webhook (here: at once, from a Celery task).
         from payments.payment_tasks import simulated_mandate_charge_task  # tasks import the services
 
-        simulated_mandate_charge_task.delay(payment.reference)
+        task_send(simulated_mandate_charge_task, payment.reference)
 
 
 def simulated_event(*, payment: Payment, outcome: Outcome, save_card: bool) -> CallbackEvent:

@@ -28,6 +28,9 @@ from payments.replacements import card_replacement_order, replacement_fee_paymen
 from payments.topups import AllocationRequest, topup_create
 from payouts.models import RefundRequest
 from tests.factories import PASSWORD, CardFactory, UserFactory, holder_with_balances
+from tests.webshop.factories import item_for_groups
+from webshop.models import ShopItem, ShopOrder
+from webshop.orders import order_create
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +54,9 @@ class Family:
     rule: AutoTopUp
     token_id: int
     meal_order: MealOrder
+    shop_item: ShopItem
+    shop_order: ShopOrder  # paid from the balance
+    shop_pending: ShopOrder  # awaiting the provider
 
     @classmethod
     def create(cls) -> "Family":
@@ -82,7 +88,12 @@ class Family:
             option2="Pasta",
         )
         meal_order = meal_order_place(holder=holder, date=day.date, option=1, source="guardian")
-        return cls(holder, card, replaced, payment, rule, token.pk, meal_order)
+        # A trip for the holder's group, bought from the balance, and a camp awaiting the provider.
+        trip = item_for_groups(holder.group, institution=holder.institution, balance_allowed=True, price_cents=1000)
+        camp = item_for_groups(holder.group, institution=holder.institution)
+        shop_order = order_create(guardian=guardian, item_id=trip.pk, holder_id=holder.pk, paid_with="balance")
+        pending = order_create(guardian=guardian, item_id=camp.pk, holder_id=holder.pk, paid_with="provider")
+        return cls(holder, card, replaced, payment, rule, token.pk, meal_order, trip, shop_order, pending)
 
     def state(self) -> tuple[Any, ...]:
         """Everything the requests could change."""
@@ -101,6 +112,7 @@ class Family:
             MealSubscription.objects.count(),
             RefundRequest.objects.count(),
             tuple(self.holder.category_blocks.values_list("pk", flat=True)),
+            tuple(ShopOrder.objects.order_by("pk").values_list("status", flat=True)),
         )
 
 
@@ -122,6 +134,8 @@ def stranger() -> Client:
 def requests_for(family: Family) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(URL name, method, path, body) for every guardian URL that names something of the family's."""
     h, c, r = family.holder.pk, family.card.number, family.replaced.number
+    assert family.shop_pending.payment is not None
+    pending_reference = family.shop_pending.payment.reference
     password = {"password": PASSWORD}
     return [
         ("guardian_holder", "get", f"/api/v1/me/holders/{h}", {}),
@@ -154,6 +168,11 @@ def requests_for(family: Family) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("portal_refund", "get", f"/portal/holders/{h}/refund/", {}),
         ("portal_refund", "form", f"/portal/holders/{h}/refund/", {"payee_name": "X", "payee_cpr": "0101901234"}),
         ("meals:subscription", "form", f"/portal/holders/{h}/meals/subscription/", {"subscribed": "1"}),
+        ("webshop:item", "get", f"/portal/shop/items/{family.shop_item.pk}/", {}),
+        ("webshop:item", "form", f"/portal/shop/items/{family.shop_item.pk}/", {"holder": h, "paid_with": "balance"}),
+        ("webshop:order", "get", f"/portal/shop/orders/{family.shop_order.pk}/", {}),
+        ("webshop:order_pdf", "get", f"/portal/shop/orders/{family.shop_order.pk}/receipt.pdf", {}),
+        ("webshop:payment_return", "get", f"/portal/shop/paid/{pending_reference}/", {}),
     ]
 
 
@@ -172,6 +191,7 @@ NO_ID_NAMES = {
     "guardian_refunds",  # the holder is in the body: test_refund_api posts another family's
     "privacy:page",
     "privacy:export",  # the signed-in guardian's own family: test_export checks another's is absent
+    "webshop:shop",  # the items of the signed-in guardian's own cardholders (tests/webshop/test_pages.py)
 }
 
 
@@ -185,7 +205,7 @@ def send(client: Client, method: str, path: str, body: dict[str, Any]) -> Any:
     return getattr(client, method)(path, data=json.dumps(body), content_type="application/json")
 
 
-@pytest.mark.parametrize("index", range(25))
+@pytest.mark.parametrize("index", range(30))
 def test_another_familys_ids_are_not_found_and_change_nothing(index: int, victim: Family, stranger: Client) -> None:
     name, method, path, body = requests_for(victim)[index]
     before = victim.state()
@@ -197,7 +217,7 @@ def test_another_familys_ids_are_not_found_and_change_nothing(index: int, victim
 
 
 def test_the_matrix_covers_each_request_once(victim: Family) -> None:
-    assert len(requests_for(victim)) == 25
+    assert len(requests_for(victim)) == 30
 
 
 def _guardian_url_names(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
@@ -224,4 +244,5 @@ def test_a_guardian_reads_their_own_holder_by_id(victim: Family) -> None:
 
     body = client.get(f"/api/v1/me/holders/{victim.holder.pk}").json()
 
-    assert (body["id"], body["balances"]["main"], body["balances"]["extra"]) == (victim.holder.pk, "100.00", "100.00")
+    # Extra: 100.00 less the trip's 10.00 bought from it.
+    assert (body["id"], body["balances"]["main"], body["balances"]["extra"]) == (victim.holder.pk, "100.00", "90.00")

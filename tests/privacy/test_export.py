@@ -11,6 +11,8 @@ from accounts.models import AuditEntry, PersonalToken
 from privacy.export import family_data_export
 from tests.factories import UserFactory
 from tests.privacy.conftest import CPR, Family
+from tests.webshop.factories import item_for_groups
+from webshop.orders import order_create
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +174,18 @@ def test_the_privacy_page_explains_and_links_the_download(anna: Family) -> None:
     page = response.content.decode()
     assert f'href="{EXPORT_URL}"' in page
     assert "5 years after leaving" in page
+
+
+def test_the_export_holds_the_webshop_orders_with_their_choice(anna: Family) -> None:
+    trip = item_for_groups(
+        anna.holder.group, institution=anna.holder.institution, name="Zoo", options=("M",), choice_label="Size"
+    )
+    order_create(
+        guardian=anna.guardian,
+        item_id=trip.pk,
+        holder_id=anna.holder.pk,
+        option_id=trip.options.get().pk,
+        paid_with="provider",
+    )
+    [order] = only_holder(download(anna)[0])["webshop_orders"]
+    assert (order["item"], order["choice"], order["price"], order["status"]) == ("Zoo", "M", "150.00", "pending")

@@ -7,9 +7,10 @@ from django.test import Client, override_settings
 
 from accounts.models import Role, StaffMembership, User
 from canteen.models import Product
-from cards.models import Card
+from cards.models import Card, Cardholder
 from payments.ledger import holder_accounts_get
 from payments.selectors import ledger_mismatches
+from webshop.selectors import items_for_holder
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +86,11 @@ def test_demo_office_staff_can_open_the_terminal_admin(seeded) -> None:  # type:
     client = Client()
     client.force_login(User.objects.get(email="office@example.com"))
     assert client.get("/admin/terminals/terminal/").status_code == 200
+
+
+def test_the_demo_zoo_trip_is_offered_to_bos_class_only(seeded) -> None:  # type: ignore[no-untyped-def]
+    bo, anna = Cardholder.objects.get(name="Bo"), Cardholder.objects.get(name="Anna")
+    assert list(items_for_holder(holder=bo).values_list("name", "price_cents", "capacity")) == [
+        ("Trip to the zoo", 15000, 25)
+    ]
+    assert not items_for_holder(holder=anna).exists()
