@@ -6,6 +6,7 @@ balances re-read under the lock, checked against their floors, and updated with 
 System accounts are never locked or updated: their balance is the sum of their entries.
 """
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,9 @@ from payments.errors import DebtLimitReached, InsufficientFunds, LedgerInvariant
 from payments.models import LedgerAccount, LedgerTransaction
 
 Kind = LedgerAccount.Kind
+# One line per committed movement (or batch): ids, kind and amount, never a name or personal number,
+# so operations can follow the money in the logs without personal data (route or mute this logger).
+money_log = logging.getLogger("cardsystem.money")
 # What a movement re-reads under the lock: the balance and floor it checks, and the levels it watches.
 _LOCKED_STATE = ("balance_cents", "floor_cents", "low_balance_alerted", "alert_below_cents", "watch_below_cents")
 
@@ -225,6 +229,7 @@ def movement_post(
     if fell:
         # Only when a level was crossed: a sale that crosses nothing costs nothing more.
         transaction.on_commit(_balances_fell_queue(account_ids=fell), robust=True)
+    _moved_log_on_commit(kind=kind, transaction_ids=[txn.pk], movements=[legs], institution=institution)
     txn._state.adding = False
     txn._state.db = connection.alias
     return txn
@@ -315,7 +320,35 @@ def movements_post_batch(
             LedgerAccount.objects.filter(pk__in=sorted(rearmed)).update(low_balance_alerted=False)
     if fell:
         transaction.on_commit(_balances_fell_queue(account_ids=fell), robust=True)
+    _moved_log_on_commit(kind=kind, transaction_ids=[t.pk for t in txns], movements=movements, institution=institution)
     return txns
+
+
+def _moved_log_on_commit(
+    *, kind: str, transaction_ids: list[int], movements: Sequence[Sequence[Leg]], institution: Institution | None
+) -> None:
+    """Log the movement once it is committed (a rolled-back one never happened)."""
+    if not money_log.isEnabledFor(logging.INFO):
+        return
+    amount = sum(leg.amount_cents for legs in movements for leg in legs if leg.amount_cents > 0)
+    fields = {
+        "money_kind": kind,
+        "amount_cents": amount,
+        "transaction_ids": transaction_ids if len(transaction_ids) <= 3 else [transaction_ids[0], transaction_ids[-1]],
+        "movements": len(transaction_ids),
+        "institution_id": institution.pk if institution is not None else None,
+    }
+    first = transaction_ids[0]
+    transaction.on_commit(
+        lambda: money_log.info(
+            "money moved: %s movement(s) of kind %s, %s minor units, from transaction %s",
+            len(transaction_ids),
+            kind,
+            amount,
+            first,
+            extra=fields,
+        )
+    )
 
 
 def _balances_fell_queue(*, account_ids: list[int]) -> Callable[[], None]:

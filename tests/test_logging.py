@@ -13,7 +13,7 @@ from django.test import Client
 
 from cardsystem.logging import JsonFormatter, cpr_mask
 from payouts.models import RefundRequest
-from tests.factories import InstitutionFactory, UserFactory
+from tests.factories import InstitutionFactory, ProductFactory, UserFactory, card_with_balances, terminal_with_token
 from tests.payouts.test_refunds import CPR_IMPOSSIBLE_DATE, CPR_VALID, guardian_holder
 
 
@@ -144,3 +144,25 @@ def test_the_console_handler_masks_and_tags_every_record() -> None:
     assert console["filters"] == ["request_id", "mask_cpr"]
     assert settings.LOGGING["filters"]["request_id"]["()"] == "cardsystem.logging.RequestIdFilter"
     assert settings.LOGGING["filters"]["mask_cpr"]["()"] == "cardsystem.logging.MaskCprFilter"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sale_at_the_till_logs_one_money_line_with_ids_and_amount_but_no_name(log_lines: io.StringIO) -> None:
+    card = card_with_balances(extra=5000, institution=InstitutionFactory())
+    assert card.holder is not None
+    card.holder.name = "Maja Sørensen"
+    card.holder.save()
+    sandwich = ProductFactory(institution=card.holder.institution, price_cents=2500)
+    _terminal, token = terminal_with_token(institution=card.holder.institution)
+    log_lines.seek(0)
+    log_lines.truncate()
+    response = Client().post(
+        "/api/v1/terminal/purchases",
+        {"uid": card.uid, "lines": [{"product": sandwich.pk, "quantity": 1}]},
+        "application/json",
+        headers={"authorization": f"Bearer {token}", "idempotency-key": "k1"},
+    )
+    assert response.status_code == 201
+    money = [json.loads(line) for line in log_lines.getvalue().splitlines() if '"cardsystem.money"' in line]
+    assert [(m["money_kind"], m["amount_cents"], m["movements"]) for m in money] == [("sale", 2500, 1)]
+    assert "Maja" not in log_lines.getvalue() and card.uid not in log_lines.getvalue()

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from accounts.models import Role
 from accounts.services import membership_grant
 from cards.models import Cardholder
+from payments.ledger import holder_accounts_get, opening_balance_post
 from payments.providers.test import simulated_callback_deliver, simulated_event
 from tests.factories import PASSWORD, InstitutionFactory, UserFactory, holder_with_balances
 from tests.meal_factories import guardian_of
@@ -97,3 +98,23 @@ def test_the_office_sees_the_trip_paid_in_the_list(
     expect(table.locator("tr[data-paid=no]")).to_contain_text("Carl")
     expect(table.locator("caption")).to_have_text("1 paid, 1 not paid")
     page.screenshot(path=str(screenshots / "webshop-paid-list.png"), full_page=True)
+
+
+def test_the_webshop_in_arabic_reads_right_to_left_and_buys_from_the_balance(
+    page: Page, trip: ShopItem, live_server: Any, screenshots: Path
+) -> None:
+    ShopItem.objects.filter(pk=trip.pk).update(balance_allowed=True)
+    bo = Cardholder.objects.get(name="Bo")
+    opening_balance_post(account=holder_accounts_get(holder_id=bo.pk).extra, amount_cents=20000, reason="test")
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_server.url, "parent@example.com")
+    page.goto(f"{live_server.url}/portal/shop/items/{trip.pk}/")
+    page.get_by_label("Language").select_option("ar")
+    page.locator("form.language button[type=submit]").click()
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    page.locator("select[name=option]").select_option(label="L")
+    page.locator("input[name=paid_with][value=balance]").check()
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator(".order-status")).to_have_attribute("data-status", "paid")
+    page.screenshot(path=str(screenshots / "webshop-receipt-arabic-phone.png"), full_page=True)
+    assert holder_accounts_get(holder_id=bo.pk).extra.balance_cents == 5000
