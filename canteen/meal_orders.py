@@ -118,3 +118,14 @@ def meal_subscription_set(*, holder: Cardholder, subscribed: bool, changed_by: U
     else:
         MealSubscription.objects.filter(holder=holder).delete()
     return subscribed
+
+
+def meal_plans_end(*, holder: Cardholder) -> int:
+    """The holder's account closed (refund, leaving): no subscription, and every meal order not yet
+    paid from today on is cancelled, its deadline passed or not, so nothing is charged to a closed
+    account. Paid orders stay paid. Returns how many orders were cancelled; idempotent."""
+    MealSubscription.objects.filter(holder=holder).delete()
+    today = timezone.localdate(timezone=holder.institution.zone)
+    return MealOrder.objects.filter(holder=holder, status=MealOrder.Status.ORDERED, school_day__date__gte=today).update(
+        status=MealOrder.Status.CANCELLED, updated_at=timezone.now()
+    )

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.audit import audit_record
 from accounts.models import Institution, User
+from cards.closing import holder_closed
 from cards.errors import ActivationInvalid, CardNotReopenable, CardReplaced
 from cards.ledger_port import holder_ledger
 from cards.models import Card, Cardholder, Guardianship, PriceCategory, ReplacementOrder
@@ -358,6 +359,7 @@ def holder_leave(*, holder: Cardholder, left_by: User, reason: str, left_on: dt.
         Card.objects.filter(holder=locked, kind=Card.Kind.LOANER, expires_at__gt=timezone.now()).update(
             expires_at=timezone.now()
         )
+        holder_closed(holder=locked)  # meal subscription and unpaid orders end on leaving
         audit_record(
             actor=left_by,
             action="holder.left",

@@ -34,6 +34,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from accounts.audit import audit_record
 from accounts.models import User
+from cards.closing import holder_closed
 from cards.models import Card, Cardholder
 from cardsystem.errors import DomainError, InvalidRequest
 from payments.auto_topups import auto_topups_pause, auto_topups_resume
@@ -260,6 +261,7 @@ def refund_approve(*, refund: RefundRequest, approved_by: User, note: str = "") 
             status=Card.Status.RETURNED, status_reason=reason
         )
         stopped = _auto_topups_stop(holder=holder, reason=reason)
+        holder_closed(holder=holder)  # meal subscription and unpaid orders end with the account
         accounts = holder_accounts_lock(holder_id=holder.pk)
 
         txn: LedgerTransaction | None = None

@@ -8,10 +8,24 @@ transaction sums to zero, every cached balance equals its entries, no balance is
 each balance is what the model says, and all the money is accounted for: what came in from the
 provider equals what sits on the balances plus what went out (sales, meals, fees, payouts).
 
+The organised meals run on a school calendar the model keeps (a school day in Copenhagen, the
+clock set with time-machine for each meal call): guardians order, change or cancel tomorrow's
+meal before 14:00 or subscribe; the deadline job settles tomorrow's orders at 14:00 (or is down,
+and catches up during lunch); the lunch line (`POST /api/v1/terminal/meals/serve`) serves a card
+once a day in serving hours, paying an order the deadline did not; a teacher card confirms a
+class (`POST /api/v1/terminal/class-meals`), charging each pupil once. Every meal is paid from main,
+then extra, then debt on main down to the limit, where the cards are debt-blocked. Replays with
+the same Idempotency-Key answer as the first time, even a day later, and move nothing; a second
+confirmation of a class is `already_confirmed`, a second read of a card `already_served_today`.
+Refusals: blocked cards, no meal ordered, outside serving hours, not a school day, not a teacher
+card, a pupil of another class, an order after the deadline. The meal orders, the class meals and
+the meals' revenue are checked against the model after every step too.
+
 Budget: HYPOTHESIS_MODEL_EXAMPLES examples (default 20) of up to HYPOTHESIS_MODEL_STEPS steps
 (default 25). The seed is printed on failure; HYPOTHESIS_MODEL_SEED=<seed> replays that run.
 """
 
+import datetime as dt
 import json
 import os
 import random
@@ -19,8 +33,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
@@ -37,14 +53,19 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import Role
+from canteen.errors import OrderDeadlinePassed
+from canteen.meal_deadline import meal_day_close
+from canteen.meal_orders import meal_order_cancel, meal_order_place, meal_subscription_set
 from canteen.meal_payments import meal_charge
+from canteen.models import ClassMeal, MealOrder
 from cards.errors import CardNotReopenable, CardReplaced
 from cards.models import Card, Cardholder
 from cards.services import card_block, card_unblock, guardianship_create
 from cardsystem.errors import DomainError
+from cardsystem.money import cents_to_str
 from payments.errors import DebtLimitReached, InsufficientFunds
 from payments.ledger import holder_accounts_get
-from payments.models import LedgerAccount, LedgerEntry, Payment
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment
 from payments.providers.test import simulated_callback_deliver, simulated_event
 from payments.selectors import ledger_mismatches
 from payments.topups import AllocationRequest, topup_create
@@ -61,7 +82,7 @@ from tests.factories import (
     staff_user,
     terminal_with_token,
 )
-from tests.meal_factories import MealPriceFactory
+from tests.meal_factories import MealPolicyFactory, MealPriceFactory, SchoolDayFactory, teacher_card_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -75,6 +96,23 @@ REPLACEMENT_FEE = 2500
 PRODUCT_PRICES = (2500, 500, 1200)
 VALID_CPR = "0707614285"
 Kind = LedgerAccount.Kind
+Order = MealOrder.Status
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+FIRST_DAY = dt.date(2026, 12, 7)  # a Monday
+GROUPS = ("5B", "5B", "6A")  # each cardholder's class
+PURCHASES = "/api/v1/terminal/purchases"
+MEAL_SERVE = "/api/v1/terminal/meals/serve"
+CLASS_MEALS = "/api/v1/terminal/class-meals"
+# When a card is read at the lunch line (serving is 11:15–13:45, the end not included): (hour, minute, second).
+READ_AT = {"lunch": (12, 10, 0), "opens": (11, 15, 0), "too_early": (11, 14, 59), "closed": (13, 45, 0)}
+
+
+def next_school_day(date: dt.date) -> dt.date:
+    """The next Monday to Friday: every weekday is a school day in the model's calendar."""
+    date += dt.timedelta(days=1)
+    while date.weekday() >= 5:
+        date += dt.timedelta(days=1)
+    return date
 
 
 def system_total(kind: str, institution: Any = None) -> int:
@@ -82,6 +120,10 @@ def system_total(kind: str, institution: Any = None) -> int:
     entries = LedgerEntry.objects.filter(account__kind=kind, account__holder__isnull=True)
     if institution is not None:
         entries = entries.filter(account__institution=institution)
+    return int(entries.aggregate(total=Sum("amount_cents"))["total"] or 0)
+
+
+def sum_of(entries: Any) -> int:
     return int(entries.aggregate(total=Sum("amount_cents"))["total"] or 0)
 
 
@@ -97,6 +139,15 @@ SHARED_KINDS = (
 
 
 @dataclass
+class OrderModel:
+    """What the model expects of one cardholder's meal order on one school day."""
+
+    status: str = Order.ORDERED
+    option: int = 1
+    served: bool = False
+
+
+@dataclass
 class HolderModel:
     """What the model expects of one cardholder."""
 
@@ -107,10 +158,24 @@ class HolderModel:
     extra: int = 0
     card_status: str = Card.Status.ACTIVE
     refunded: bool = False
+    group: str = GROUPS[0]
+    subscribed: bool = False
+    orders: dict[dt.date, OrderModel] = field(default_factory=dict)
 
     @property
     def at_debt_limit(self) -> bool:
         return self.main <= -DEBT_LIMIT
+
+
+@dataclass
+class MealRequest:
+    """A meal request a terminal sent, kept so that it can be sent again later with its key."""
+
+    path: str
+    token: str
+    key: str
+    body: dict[str, Any]
+    answer: tuple[int, dict[str, Any]]
 
 
 @dataclass
@@ -126,7 +191,8 @@ class Totals:
 
     topped_up: int = 0  # provider clearing → balances
     sold: int = 0  # extra → revenue (buffet)
-    meals: int = 0  # main/extra → revenue (organised meals)
+    meals: int = 0  # main/extra → revenue (organised meals, however paid)
+    order_meals: int = 0  # the part of `meals` paid for meal orders (deadline, lunch line, class meals)
     cash: int = 0  # cash → revenue
     fees: int = 0  # extra → card fees
     corrected: int = 0  # corrections → balances (net)
@@ -158,12 +224,32 @@ class MoneyMachine(RuleBasedStateMachine):
         self.keys = 0
 
     @initialize(
-        openings=st.lists(st.tuples(st.integers(0, 10000), st.integers(0, 15000)), min_size=HOLDERS, max_size=HOLDERS)
+        # Some open in debt (carried over from an old system), near or at the limit.
+        openings=st.lists(
+            st.tuples(
+                st.integers(0, 10000) | st.sampled_from([-2500, -12500, -14000, -DEBT_LIMIT]), st.integers(0, 15000)
+            ),
+            min_size=HOLDERS,
+            max_size=HOLDERS,
+        ),
+        walk_ins=st.booleans(),
+        first_orders=st.lists(
+            st.sampled_from([None, "option 1", "option 2", "cancel", "subscribe"]), min_size=HOLDERS, max_size=HOLDERS
+        ),
+        first_deadline_ran=st.booleans(),
     )
-    def world(self, openings: list[tuple[int, int]]) -> None:
+    def world(
+        self,
+        openings: list[tuple[int, int]],
+        walk_ins: bool,
+        first_orders: list[str | None],
+        first_deadline_ran: bool,
+    ) -> None:
         # A new school per example (examples share the database, which is emptied after the test):
-        # its accounts and cardholders are this example's alone.
-        self.school = InstitutionFactory(name=f"School {uuid.uuid4().hex}", debt_limit_cents=DEBT_LIMIT)
+        # its accounts, cardholders, school days and orders are this example's alone.
+        self.school = InstitutionFactory(
+            name=f"School {uuid.uuid4().hex}", debt_limit_cents=DEBT_LIMIT, time_zone="Europe/Copenhagen"
+        )
         self.guardian = UserFactory()
         self.office = staff_user(institution=self.school, role=Role.OFFICE)
         self.builder = staff_user(institution=self.school, role=Role.FINANCE)
@@ -176,15 +262,39 @@ class MoneyMachine(RuleBasedStateMachine):
             payout_batch_export(batch=batch, exported_by=self.approver)
         self.batch_ids: list[int] = []
         self.baseline = {kind: system_total(kind) for kind in SHARED_KINDS}
-        for main, extra in openings:
-            holder = holder_with_balances(institution=self.school, main=main, extra=extra)
+        for (main, extra), group in zip(openings, GROUPS, strict=True):
+            holder = holder_with_balances(institution=self.school, main=main, extra=extra, group=group)
             guardianship_create(guardian=self.guardian, holder=holder)
             card = CardFactory(holder=holder)
-            self.holders.append(HolderModel(pk=holder.pk, card_pk=card.pk, uid=card.uid, main=main, extra=extra))
+            self.holders.append(
+                HolderModel(pk=holder.pk, card_pk=card.pk, uid=card.uid, main=main, extra=extra, group=group)
+            )
             self.totals.corrected += main + extra  # opening balances come from the corrections account
         MealPriceFactory(
             institution=self.school, price_category=self.holders_db()[0].price_category, price_cents=MEAL_PRICE
         )
+        # The meal calendar: today and tomorrow are school days; each new day brings the one after.
+        MealPolicyFactory(institution=self.school, option2_minimum=1, walk_ins_allowed=walk_ins)
+        self.walk_ins = walk_ins
+        self.today = FIRST_DAY
+        self.school_days = {
+            date: SchoolDayFactory(institution=self.school, date=date)
+            for date in (FIRST_DAY, next_school_day(FIRST_DAY))
+        }
+        self.closed: set[dt.date] = set()  # days the deadline job has settled
+        self.class_meals: set[tuple[dt.date, str]] = set()
+        self.meal_requests: list[MealRequest] = []
+        self.teacher = teacher_card_for(institution=self.school)
+        self.info_token = terminal_with_token(institution=self.school, name="Info 1")[1]
+        self.line_token = terminal_with_token(institution=self.school, name="Lunch line")[1]
+        # The first day's orders, placed before its deadline (14:00 on the Friday before).
+        friday = FIRST_DAY - dt.timedelta(days=3)
+        for holder, choice in zip(self.holders, first_orders, strict=True):
+            if choice is not None:
+                self.order_placed(holder, choice, date=FIRST_DAY, now=self.at(13, date=friday))
+        if first_deadline_ran:
+            meal_day_close(school_day=self.school_days[FIRST_DAY], now=self.at(14, date=friday))
+            self.settle_model(FIRST_DAY)
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -195,14 +305,18 @@ class MoneyMachine(RuleBasedStateMachine):
         holder = self.holders[index % HOLDERS]
         return None if holder.refunded else holder
 
-    def terminal_post(self, body: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {self.token}"}
+    def terminal_post(
+        self, body: dict[str, Any], key: str | None, *, path: str = PURCHASES, token: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}"}
         if key:
             headers["HTTP_IDEMPOTENCY_KEY"] = key
-        response = Client().post(
-            "/api/v1/terminal/purchases", data=json.dumps(body), content_type="application/json", **headers
-        )
+        response = Client().post(path, data=json.dumps(body), content_type="application/json", **headers)
         return response.status_code, response.json()
+
+    def at(self, hour: int, minute: int = 0, second: int = 0, *, date: dt.date | None = None) -> dt.datetime:
+        """A wall-clock moment at the school, today unless another date is given."""
+        return dt.datetime.combine(date or self.today, dt.time(hour, minute, second), tzinfo=COPENHAGEN)
 
     def new_key(self) -> str:
         self.keys += 1
@@ -333,6 +447,28 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # --- organised meals --------------------------------------------------------------------------
 
+    def charge_meal(self, holder: HolderModel) -> tuple[int, int, int] | None:
+        """The meal rule on the model: main's credit first, then extra, the rest as debt on main down to
+        the limit, where the active cards are debt-blocked. Returns (from main with the debt, from
+        extra, debt), or None, changing nothing, when the holder is at the limit or would pass it."""
+        from_main = min(MEAL_PRICE, max(0, holder.main))
+        from_extra = min(MEAL_PRICE - from_main, max(0, holder.extra))
+        debt = MEAL_PRICE - from_main - from_extra
+        if holder.at_debt_limit or holder.main - from_main - debt < -DEBT_LIMIT:
+            return None
+        holder.main -= from_main + debt
+        holder.extra -= from_extra
+        self.totals.meals += MEAL_PRICE
+        if holder.at_debt_limit and holder.card_status == Card.Status.ACTIVE:
+            holder.card_status = Card.Status.DEBT_BLOCKED
+        return from_main + debt, from_extra, debt
+
+    def pay_order(self, holder: HolderModel) -> tuple[int, int, int] | None:
+        charged = self.charge_meal(holder)
+        if charged is not None:
+            self.totals.order_meals += MEAL_PRICE
+        return charged
+
     @rule(index=st.integers(0, HOLDERS - 1))
     def meal(self, index: int) -> None:
         holder = self.in_play(index)
@@ -343,20 +479,253 @@ class MoneyMachine(RuleBasedStateMachine):
             with transaction.atomic(durable=True):
                 meal_charge(holder_id=holder.pk, institution=self.school, price_cents=MEAL_PRICE, reason="Lunch")
 
-        from_main = min(MEAL_PRICE, max(0, holder.main))
-        from_extra = min(MEAL_PRICE - from_main, max(0, holder.extra))
-        debt = MEAL_PRICE - from_main - from_extra
-        refused = holder.at_debt_limit or holder.main - from_main - debt < -DEBT_LIMIT
         error = self.refused(charge)
-        if refused:
+        if self.charge_meal(holder) is None:
             assert isinstance(error, DebtLimitReached)
+        else:
+            assert error is None
+
+    # --- meal orders and the deadline job ---------------------------------------------------------
+
+    def order_placed(self, holder: HolderModel, choice: str, *, date: dt.date, now: dt.datetime) -> None:
+        """The guardian orders option 1 or 2 for `date`, or cancels, before its deadline; or (un)subscribes."""
+        holder_db = Cardholder.objects.select_related("institution").get(pk=holder.pk)
+        if choice in ("subscribe", "unsubscribe"):
+            holder.subscribed = meal_subscription_set(holder=holder_db, subscribed=choice == "subscribe")
+        elif choice == "cancel":
+            meal_order_cancel(holder=holder_db, date=date, now=now)
+            holder.orders.setdefault(date, OrderModel()).status = Order.CANCELLED
+        else:
+            option = int(choice[-1])
+            meal_order_place(holder=holder_db, date=date, option=option, source=MealOrder.Source.GUARDIAN, now=now)
+            holder.orders[date] = OrderModel(option=option)
+
+    @rule(
+        index=st.integers(0, HOLDERS - 1),
+        choice=st.sampled_from(["option 1", "option 2", "cancel", "subscribe", "unsubscribe", "too late"]),
+    )
+    def meal_order(self, index: int, choice: str) -> None:
+        """The guardian orders, changes or cancels tomorrow's meal before its deadline (14:00 today), or
+        (un)subscribes to option 1 from the next deadline on. Today's meal can no longer be ordered."""
+        holder = self.in_play(index)
+        if holder is None:
             return
-        assert error is None
-        holder.main -= from_main + debt
-        holder.extra -= from_extra
-        self.totals.meals += MEAL_PRICE
-        if holder.at_debt_limit and holder.card_status == Card.Status.ACTIVE:
-            holder.card_status = Card.Status.DEBT_BLOCKED
+        if choice != "too late":
+            self.order_placed(holder, choice, date=next_school_day(self.today), now=self.at(13, 59, 59))
+            return
+        holder_db = Cardholder.objects.select_related("institution").get(pk=holder.pk)
+        error = self.refused(
+            lambda: meal_order_place(
+                holder=holder_db, date=self.today, option=1, source=MealOrder.Source.GUARDIAN, now=self.at(9)
+            )
+        )
+        assert isinstance(error, OrderDeadlinePassed)
+
+    def settle_model(self, date: dt.date) -> None:
+        """The deadline job on the model: subscribers without a row get option 1, then every open
+        order is paid by the meal rule, or marked unpaid where the debt limit stops it."""
+        for holder in self.holders:
+            if holder.subscribed and date not in holder.orders:
+                holder.orders[date] = OrderModel()
+            order = holder.orders.get(date)
+            if order is not None and order.status == Order.ORDERED:
+                order.status = Order.PAID if self.pay_order(holder) else Order.UNPAID
+        self.closed.add(date)
+
+    @rule(deadline_job_ran=st.sampled_from([True, True, False]))
+    def next_day(self, deadline_job_ran: bool) -> None:
+        """At 14:00 the deadline job settles tomorrow's orders (unless it is down: then the lunch line
+        pays them), and the model moves on to the next school day."""
+        tomorrow = next_school_day(self.today)
+        if deadline_job_ran:
+            meal_day_close(school_day=self.school_days[tomorrow], now=self.at(14))
+            self.settle_model(tomorrow)
+        self.today = tomorrow
+        after = next_school_day(tomorrow)
+        self.school_days[after] = SchoolDayFactory(institution=self.school, date=after)
+
+    @precondition(lambda self: self.today not in self.closed)
+    @rule()
+    def deadline_job_catching_up(self) -> None:
+        """The deadline job, down at 14:00 yesterday, settles today's orders in the middle of lunch."""
+        with time_machine.travel(self.at(12, 20), tick=True):
+            meal_day_close(school_day=self.school_days[self.today])
+        self.settle_model(self.today)
+
+    # --- the lunch line ---------------------------------------------------------------------------
+
+    def serve_model(self, holder: HolderModel, when: str) -> str | int:
+        """What the lunch line should do for this card read: a refusal's code, or the amount charged
+        (0 for an order the deadline paid); the model is updated for a meal served."""
+        if holder.card_status == Card.Status.DEBT_BLOCKED:
+            return "debt_limit_reached"
+        if holder.card_status != Card.Status.ACTIVE:
+            return "card_blocked"
+        if when == "saturday":
+            return "not_a_school_day"
+        if when in ("too_early", "closed"):
+            return "outside_serving_hours"
+        order = holder.orders.get(self.today)
+        if order is not None and order.served:
+            return "already_served_today"
+        ordered = order is not None and order.status != Order.CANCELLED
+        if not ordered and not self.walk_ins:
+            return "no_meal_ordered"
+        charged = 0
+        if order is None or order.status != Order.PAID:
+            if self.pay_order(holder) is None:
+                return "debt_limit_reached"
+            charged = MEAL_PRICE
+            if order is None or order.status == Order.CANCELLED:  # a walk-in, or came after cancelling
+                order = OrderModel(option=1)
+            order.status = Order.PAID
+        order.served = True
+        holder.orders[self.today] = order
+        return charged
+
+    @rule(
+        queue=st.lists(st.integers(0, HOLDERS - 1), min_size=1, max_size=HOLDERS + 1),
+        when=st.sampled_from(["lunch"] * 6 + ["opens", "too_early", "closed", "queued", "saturday"]),
+        again=st.sampled_from([None, "replay", "read again"]),
+    )
+    def serve_at_lunch_line(self, queue: list[int], when: str, again: str | None) -> None:
+        """Cards on the lunch-line reader, one after another (a card may come back); after each, sometimes
+        the same request again (a retry) or the card read again."""
+        if when == "saturday":
+            moment = self.at(12, date=self.today + dt.timedelta(days=5 - self.today.weekday()))
+        else:
+            # A queued read: read at 12:10 while the network was down, delivered after serving hours.
+            moment = self.at(14, 30) if when == "queued" else self.at(*READ_AT[when])
+        for index in queue:
+            holder = self.holders[index]
+            body: dict[str, Any] = {"uid": holder.uid}
+            if when == "queued":
+                body["read_at"] = self.at(12, 10).isoformat()  # served as of then
+            key = self.new_key()
+            with time_machine.travel(moment, tick=True):
+                status, answer = self.terminal_post(body, key, path=MEAL_SERVE, token=self.line_token)
+                self.check_served(holder, when, status, answer)
+                if again == "replay":
+                    assert self.terminal_post(body, key, path=MEAL_SERVE, token=self.line_token) == (status, answer)
+                elif again == "read again":
+                    reread = self.terminal_post(body, self.new_key(), path=MEAL_SERVE, token=self.line_token)
+                    self.check_served(holder, when, *reread)
+            self.meal_requests.append(MealRequest(MEAL_SERVE, self.line_token, key, body, (status, answer)))
+
+    def check_served(self, holder: HolderModel, when: str, status: int, answer: dict[str, Any]) -> None:
+        expected = self.serve_model(holder, when)
+        if isinstance(expected, str):
+            assert (status, answer["error"]["code"]) == (409, expected), answer
+            return
+        assert status == 201, answer
+        assert answer["charged"] == cents_to_str(expected)
+        assert answer["option"] == holder.orders[self.today].option
+        assert answer["balances"] == {"main": cents_to_str(holder.main), "extra": cents_to_str(holder.extra)}
+
+    # --- class meals ------------------------------------------------------------------------------
+
+    def class_meal_model(self, pupils: list[HolderModel]) -> list[dict[str, Any]]:
+        """Each pupil of a confirmation as the API should report them; the model is updated."""
+        results = []
+        for holder in sorted(pupils, key=lambda h: h.pk):
+            order = holder.orders.get(self.today)
+            result = {"holder": holder.pk, "price": cents_to_str(MEAL_PRICE), "blocked": False}
+            charged = (0, 0, 0)
+            if order is not None and order.served:
+                outcome = "already_served"
+            elif order is not None and order.status == Order.PAID:
+                outcome = "paid_before"
+                order.served = True
+            elif (paid := self.pay_order(holder)) is None:
+                outcome, result["blocked"] = "debt_limit_reached", True
+            else:
+                outcome, charged, result["blocked"] = "charged", paid, holder.at_debt_limit
+                if order is None or order.status == Order.CANCELLED:  # ate with the class all the same
+                    order = holder.orders[self.today] = OrderModel(option=1)
+                order.status, order.served = Order.PAID, True
+            result["outcome"] = outcome
+            result["served"] = outcome in ("charged", "paid_before")
+            result["charged_main"], result["charged_extra"], result["debt"] = map(cents_to_str, charged)
+            results.append(result)
+        return results
+
+    @rule(
+        group=st.sampled_from(sorted(set(GROUPS))),
+        ticks=st.lists(st.booleans(), min_size=HOLDERS, max_size=HOLDERS),
+        stranger=st.integers(0, 5),
+        refusal=st.sampled_from([None, None, None, None, None, "pupil card", "saturday"]),
+        again=st.sampled_from([None, "replay", "confirm again"]),
+    )
+    def class_meal(self, group: str, ticks: list[bool], stranger: int, refusal: str | None, again: str | None) -> None:
+        """A teacher card confirms the ticked pupils of a class served; sometimes the same request
+        again (a retry: the first answer) or a new confirmation (409 already_confirmed)."""
+        # A pupil who was refunded has left: the teacher does not tick them.
+        pupils = [
+            h for h, tick in zip(self.holders, ticks, strict=True) if tick and h.group == group and not h.refunded
+        ]
+        outsider = next((h for h in self.holders if h.group != group), None)
+        if not stranger and outsider is not None:
+            pupils.append(outsider)  # a pupil of another class: nothing is written
+        if not pupils:
+            return
+        teacher_uid = self.holders[0].uid if refusal == "pupil card" else self.teacher.uid
+        body = {"teacher_uid": teacher_uid, "group": group, "served": [h.pk for h in pupils]}
+        saturday = self.today + dt.timedelta(days=5 - self.today.weekday())
+        moment = self.at(12, 30, date=saturday if refusal == "saturday" else None)
+        key = self.new_key()
+        with time_machine.travel(moment, tick=True):
+            status, answer = self.terminal_post(body, key, path=CLASS_MEALS, token=self.info_token)
+            if again == "replay":
+                assert self.terminal_post(body, key, path=CLASS_MEALS, token=self.info_token) == (status, answer)
+            elif again == "confirm again":
+                again_status, again_answer = self.terminal_post(
+                    body, self.new_key(), path=CLASS_MEALS, token=self.info_token
+                )
+        self.meal_requests.append(MealRequest(CLASS_MEALS, self.info_token, key, body, (status, answer)))
+        if refusal == "pupil card":
+            expected: tuple[int, str] | None = (403, "not_a_teacher_card")
+        elif refusal == "saturday":
+            expected = (409, "not_a_school_day")
+        elif any(h.group != group for h in pupils):
+            expected = (400, "invalid_request")
+        elif (self.today, group) in self.class_meals:
+            expected = (409, "already_confirmed")
+        else:
+            expected = None
+        if expected is not None:
+            assert (status, answer["error"]["code"]) == expected, answer
+        else:
+            assert status == 201, answer
+            self.class_meals.add((self.today, group))
+            keys = ("holder", "outcome", "served", "price", "charged_main", "charged_extra", "debt", "blocked")
+            reported = sorted(({k: pupil[k] for k in keys} for pupil in answer["pupils"]), key=lambda p: p["holder"])
+            assert reported == self.class_meal_model(pupils)
+        if again == "confirm again":
+            # Confirmed by the first request, or refused as it was: nothing is charged twice.
+            second = (409, "already_confirmed") if expected is None else expected
+            assert (again_status, again_answer["error"]["code"]) == second, again_answer
+
+    # --- a terminal retrying a meal request later -------------------------------------------------
+
+    @precondition(lambda self: self.meal_requests)
+    @rule(which=st.integers(0, 50), tamper=st.booleans())
+    def meal_request_retried(self, which: int, tamper: bool) -> None:
+        """A terminal sends an earlier meal request again with its key, at today's lunch (a day later,
+        perhaps, whatever happened since): the first answer, and nothing moves. The same key with
+        another body is refused with 422 and moves nothing either."""
+        sent = self.meal_requests[which % len(self.meal_requests)]
+        body = dict(sent.body)
+        if tamper:
+            if sent.path == MEAL_SERVE:
+                body["sequence"] = 7  # the reader's counter: another request
+            else:
+                body["group"] = next(g for g in GROUPS if g != body["group"])
+        with time_machine.travel(self.at(12, 40), tick=True):
+            status, answer = self.terminal_post(body, sent.key, path=sent.path, token=sent.token)
+        if tamper:
+            assert (status, answer["error"]["code"]) == (422, "idempotency_key_reused"), answer
+        else:
+            assert (status, answer) == sent.answer
 
     # --- cards ------------------------------------------------------------------------------------
 
@@ -480,7 +849,14 @@ class MoneyMachine(RuleBasedStateMachine):
         if holder.main < 0:
             assert isinstance(self.refused(ask_and_approve), DebtOutstanding)
             return
-        refund = ask_and_approve()
+        # The account closes (at noon on the model's day): the subscription stops and every order not
+        # yet paid from today on is cancelled, binding or not, so no deadline job charges it later.
+        with time_machine.travel(self.at(12, 0), tick=False):
+            refund = ask_and_approve()
+        holder.subscribed = False
+        for date, order in holder.orders.items():
+            if date >= self.today and order.status == Order.ORDERED:
+                order.status = Order.CANCELLED
         balance = holder.main + holder.extra
         cost = min(PAYOUT_COST, balance)
         assert (refund.balance_cents, refund.cost_cents, refund.amount_cents) == (balance, cost, balance - cost)
@@ -552,6 +928,32 @@ class MoneyMachine(RuleBasedStateMachine):
         assert system_total(Kind.REVENUE, self.school) == t.sold + t.meals + t.cash
         assert system_total(Kind.CASH, self.school) == -t.cash
         assert system_total(Kind.CARD_FEES, self.school) == t.fees
+        # Every meal (a class meal, the lunch line, the deadline job) credits the school's revenue:
+        # the meal orders' part is linked to their orders.
+        meal_revenue = LedgerEntry.objects.filter(
+            account__kind=Kind.REVENUE, account__institution=self.school, transaction__kind=LedgerTransaction.Kind.MEAL
+        )
+        assert sum_of(meal_revenue) == t.meals
+        assert sum_of(meal_revenue.filter(transaction__meal_order__isnull=False)) == t.order_meals
+
+    @invariant()
+    def meal_orders_and_class_meals_match_the_model(self) -> None:
+        if not self.holders:
+            return
+        orders = MealOrder.objects.filter(holder_id__in=[h.pk for h in self.holders]).values_list(
+            "holder_id", "school_day__date", "status", "option", "served_at", "price_cents"
+        )
+        # One row per cardholder and day: served at most once a day.
+        assert {(h, d): (status, option, served is not None) for h, d, status, option, served, _p in orders} == {
+            (holder.pk, date): (order.status, order.option, order.served)
+            for holder in self.holders
+            for date, order in holder.orders.items()
+        }
+        assert sum(price or 0 for _h, _d, status, _o, _s, price in orders if status == Order.PAID) == (
+            self.totals.order_meals
+        )
+        confirmed = ClassMeal.objects.filter(institution=self.school).values_list("school_day__date", "group")
+        assert set(confirmed) == self.class_meals
 
 
 def test_random_money_work_never_makes_or_loses_money(settings: Any) -> None:
