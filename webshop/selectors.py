@@ -11,7 +11,10 @@ from webshop.models import ShopItem, ShopItemGroup, ShopOrder
 
 
 def items_for_holder(*, holder: Cardholder) -> QuerySet[ShopItem]:
-    """Items on sale at the holder's institution for the holder's group (or for every group)."""
+    """Items on sale at the holder's institution for the holder's group (or for every group); none
+    once the holder has left."""
+    if holder.left_at is not None:
+        return ShopItem.objects.none()
     has_groups = ShopItemGroup.objects.filter(item=OuterRef("pk"))
     for_group = ShopItemGroup.objects.filter(item=OuterRef("pk"), group=holder.group)
     return ShopItem.objects.filter(institution_id=holder.institution_id, active=True).filter(

@@ -8,6 +8,7 @@ from django.core import mail
 from django.db.models import Sum
 from django.utils import timezone
 
+from cards.services import holder_leave
 from cardsystem.errors import InvalidRequest, NotFound
 from payments.errors import InsufficientFunds
 from payments.ledger import holder_accounts_get, system_account
@@ -271,3 +272,11 @@ def test_a_paid_order_mails_the_receipt_with_its_pdf_once(django_capture_on_comm
     assert message.to == [guardian.email]
     assert "Zoo trip" in message.subject and order.receipt_number in message.subject
     assert message.attachments[0][2] == "application/pdf"
+
+
+def test_nothing_is_offered_to_a_cardholder_who_has_left() -> None:
+    item = item_for_groups("5B", balance_allowed=True)
+    guardian, holder = family(item=item, extra=20000)
+    holder_leave(holder=holder, left_by=staff_user(institution=item.institution, role="office"), reason="Moved")
+    with pytest.raises(NotFound):
+        order_create(guardian=guardian, item_id=item.pk, holder_id=holder.pk, paid_with="balance")
