@@ -324,6 +324,34 @@ def movements_post_batch(
     return txns
 
 
+@dataclass(frozen=True)
+class MoneyMovedLog:
+    """The on_commit callback writing a movement's log line (a class, so it can be told apart from the
+    callbacks that queue work: a sale that crosses no level queues nothing)."""
+
+    kind: str
+    amount_cents: int
+    transaction_ids: tuple[int, ...]
+    institution_id: int | None
+
+    def __call__(self) -> None:
+        ids = self.transaction_ids
+        money_log.info(
+            "money moved: %s movement(s) of kind %s, %s minor units, from transaction %s",
+            len(ids),
+            self.kind,
+            self.amount_cents,
+            ids[0],
+            extra={
+                "money_kind": self.kind,
+                "amount_cents": self.amount_cents,
+                "transaction_ids": list(ids) if len(ids) <= 3 else [ids[0], ids[-1]],
+                "movements": len(ids),
+                "institution_id": self.institution_id,
+            },
+        )
+
+
 def _moved_log_on_commit(
     *, kind: str, transaction_ids: list[int], movements: Sequence[Sequence[Leg]], institution: Institution | None
 ) -> None:
@@ -331,24 +359,8 @@ def _moved_log_on_commit(
     if not money_log.isEnabledFor(logging.INFO):
         return
     amount = sum(leg.amount_cents for legs in movements for leg in legs if leg.amount_cents > 0)
-    fields = {
-        "money_kind": kind,
-        "amount_cents": amount,
-        "transaction_ids": transaction_ids if len(transaction_ids) <= 3 else [transaction_ids[0], transaction_ids[-1]],
-        "movements": len(transaction_ids),
-        "institution_id": institution.pk if institution is not None else None,
-    }
-    first = transaction_ids[0]
-    transaction.on_commit(
-        lambda: money_log.info(
-            "money moved: %s movement(s) of kind %s, %s minor units, from transaction %s",
-            len(transaction_ids),
-            kind,
-            amount,
-            first,
-            extra=fields,
-        )
-    )
+    institution_id = institution.pk if institution is not None else None
+    transaction.on_commit(MoneyMovedLog(kind, amount, tuple(transaction_ids), institution_id))
 
 
 def _balances_fell_queue(*, account_ids: list[int]) -> Callable[[], None]:

@@ -1,5 +1,6 @@
 """Shared fixtures. Tests needing services are marked and skipped without them, failed in CI."""
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -57,6 +58,15 @@ def _fresh_system_accounts() -> Iterator[None]:
     system_account_cache_clear()
     yield
     system_account_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_level_kept() -> Iterator[None]:
+    # An embedded Celery worker (tests of the broker) sets the root logger up for itself, at ERROR:
+    # later tests' log capture would see nothing below it.
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
 
 
 @pytest.fixture(autouse=True)

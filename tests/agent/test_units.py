@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def test_queue_sequences_are_gap_free_and_survive_reopen(tmp_path: Path) -> None
 
 
 def test_queue_cap_and_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cardsystem.agent")  # whatever the root logger's level
     queue = ReadQueue(tmp_path / "q.sqlite3", max_items=5, warn_ratio=0.8)
     for i in range(3):
         queue.add(f"0000000{i}", mode="scan")

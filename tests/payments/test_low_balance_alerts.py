@@ -18,7 +18,7 @@ from cards.models import Card, Cardholder
 from cards.services import guardianship_create
 from payments.alerts import low_balance_alerts_send, low_balance_sweep
 from payments.balance_watch import balance_watch_refresh, holder_settings_save
-from payments.ledger import Leg, holder_accounts_get, movement_post, opening_balance_post
+from payments.ledger import Leg, MoneyMovedLog, holder_accounts_get, movement_post, opening_balance_post
 from payments.models import AutoTopUp, LedgerAccount, LedgerTransaction, PaymentMandate
 from payments.selectors import ledger_mismatches
 from tests.factories import InstitutionFactory, ProductFactory, UserFactory, card_with_balances
@@ -119,6 +119,11 @@ def test_a_credit_that_stays_below_the_level_does_not_rearm(
     assert len(mail.outbox) == 1
 
 
+def queued_work(callbacks: list[Any]) -> list[Any]:
+    """The callbacks that queue work, leaving out the money log line every movement writes."""
+    return [callback for callback in callbacks if not isinstance(callback, MoneyMovedLog)]
+
+
 def test_without_a_level_a_purchase_sends_nothing_and_registers_no_callback(
     sandwich: Product, django_capture_on_commit_callbacks: OnCommit
 ) -> None:
@@ -127,7 +132,7 @@ def test_without_a_level_a_purchase_sends_nothing_and_registers_no_callback(
 
     callbacks = sell(card, sandwich, django_capture_on_commit_callbacks, execute=False)
 
-    assert callbacks == []
+    assert queued_work(callbacks) == []
     assert mail.outbox == []
 
 
@@ -144,7 +149,7 @@ def test_a_purchase_that_crosses_nothing_runs_no_more_statements_than_one_withou
         callbacks_watched = sell(watched, sandwich, django_capture_on_commit_callbacks, execute=False)
 
     assert len(watched_queries) == len(plain_queries)
-    assert callbacks_plain == callbacks_watched == []
+    assert queued_work(callbacks_plain) == queued_work(callbacks_watched) == []
 
 
 def test_the_mail_goes_to_every_guardian_of_the_holder_and_to_nobody_else(
