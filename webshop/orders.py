@@ -19,8 +19,10 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
+from cards.models import Card
 from cards.selectors import holder_list_for_guardian
 from cardsystem.errors import InvalidRequest, NotFound
+from payments.errors import DebtLimitReached
 from payments.ledger import Leg, holder_accounts_lock, movement_post, system_account
 from payments.models import LedgerAccount, LedgerTransaction, Payment
 from payments.providers import provider_get
@@ -76,8 +78,9 @@ def order_create(
     waits for the provider's callback (`order_payment_settle`) and holds its place until the
     payment expires. Refused before any write: an item or holder that is not the guardian's to see
     (NotFound), a missing or foreign option, the balance where the item does not allow it, an item
-    off sale or past its deadline, a holder with a place already, no places left, or an extra
-    balance short of the price (InsufficientFunds).
+    off sale or past its deadline, a holder with a place already, no places left, and from the
+    balance: a holder at the debt limit or blocked for debt (DebtLimitReached), or an extra balance
+    short of the price (InsufficientFunds).
     """
     holder = holder_list_for_guardian(user=guardian).filter(pk=holder_id).select_related("institution").first()
     if holder is None:
@@ -105,8 +108,12 @@ def order_create(
             paid_with=paid_with,
         )  # fmt: skip
         if paid_with == PaidWith.BALANCE:
-            extra = holder_accounts_lock(holder_id=holder.pk).extra
-            order.sale_transaction = _sale_post(order=order, source=extra)
+            accounts = holder_accounts_lock(holder_id=holder.pk)
+            # At the debt limit, or blocked for debt until it is paid: no purchases from the card [PZ].
+            at_limit = accounts.main.floor_cents < 0 and accounts.main.balance_cents <= accounts.main.floor_cents
+            if at_limit or Card.objects.filter(holder=holder, status=Card.Status.DEBT_BLOCKED).exists():
+                raise DebtLimitReached()
+            order.sale_transaction = _sale_post(order=order, source=accounts.extra)
             order.status = ShopOrder.Status.PAID
             order.paid_at = now
         else:

@@ -8,14 +8,15 @@ from django.core import mail
 from django.db.models import Sum
 from django.utils import timezone
 
-from cards.services import holder_leave
+from cards.models import Card
+from cards.services import guardianship_create, holder_leave
 from cardsystem.errors import InvalidRequest, NotFound
-from payments.errors import InsufficientFunds
+from payments.errors import DebtLimitReached, InsufficientFunds
 from payments.ledger import holder_accounts_get, system_account
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payment
 from payments.providers.test import simulated_callback_deliver, simulated_event
 from payments.selectors import ledger_mismatches
-from tests.factories import UserFactory, staff_user
+from tests.factories import CardFactory, UserFactory, holder_with_balances, staff_user
 from tests.webshop.factories import family, item_for_groups
 from webshop.errors import AlreadyBought, BalanceNotAllowed, NotOnSale, NotRefundable, OrderDeadlinePassed, SoldOut
 from webshop.mails import order_receipt_mail
@@ -279,4 +280,25 @@ def test_nothing_is_offered_to_a_cardholder_who_has_left() -> None:
     guardian, holder = family(item=item, extra=20000)
     holder_leave(holder=holder, left_by=staff_user(institution=item.institution, role="office"), reason="Moved")
     with pytest.raises(NotFound):
+        order_create(guardian=guardian, item_id=item.pk, holder_id=holder.pk, paid_with="balance")
+
+
+def test_a_cardholder_at_the_debt_limit_cannot_pay_from_the_balance_but_can_by_card() -> None:
+    item = item_for_groups("5B", balance_allowed=True, price_cents=1500)
+    guardian = UserFactory()
+    holder = holder_with_balances(institution=item.institution, main=-15000, extra=5000, group="5B")
+    guardianship_create(guardian=guardian, holder=holder)
+    with pytest.raises(DebtLimitReached):
+        order_create(guardian=guardian, item_id=item.pk, holder_id=holder.pk, paid_with="balance")
+    assert holder_accounts_get(holder_id=holder.pk).extra.balance_cents == 5000
+    assert order_create(guardian=guardian, item_id=item.pk, holder_id=holder.pk, paid_with="provider").pk
+
+
+def test_a_cardholder_blocked_for_debt_cannot_pay_from_the_balance() -> None:
+    item = item_for_groups("5B", balance_allowed=True, price_cents=1500)
+    guardian = UserFactory()
+    holder = holder_with_balances(institution=item.institution, main=-5000, extra=5000, group="5B")
+    guardianship_create(guardian=guardian, holder=holder)
+    CardFactory(holder=holder, status=Card.Status.DEBT_BLOCKED)
+    with pytest.raises(DebtLimitReached):
         order_create(guardian=guardian, item_id=item.pk, holder_id=holder.pk, paid_with="balance")

@@ -1,0 +1,1 @@
+"""The model-based test of the money paths, its state machine split by area."""
