@@ -119,6 +119,7 @@ def run() -> list[Row]:
         "DEBUG": "false",
         "FAST_PASSWORD_HASHER": "true",
         "LOG_LEVEL": "WARNING",
+        "SECURE_SSL_REDIRECT": "false",  # plain HTTP, as behind the TLS-terminating proxy
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=PROJECT_DIR, env=env, check=True, timeout=300)

@@ -20,6 +20,9 @@ def django_env(database_url: str) -> dict[str, str]:
         DEBUG="false",
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         LOG_LEVEL="WARNING",
+        # Plain HTTP as from the TLS-terminating proxy in front of the app (which redirects to HTTPS
+        # itself): no redirect here, or every request would measure a 301.
+        SECURE_SSL_REDIRECT="false",
         DJANGO_SETTINGS_MODULE="cardsystem.settings",
         PYTHONUNBUFFERED="1",
     )
