@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import User
 from cards.models import Cardholder
+from cardsystem.csv_cells import csv_text_cell
 from cardsystem.money import cents_to_str, currency
 from payments.models import LedgerEntry
 from payments.selectors import (
@@ -38,8 +39,6 @@ from payments.selectors import (
 HISTORY_PAGE_SIZE = 50
 CSV_CHUNK_SIZE = 500
 STATEMENT_MONTHS = 12
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class HistoryFilterForm(forms.Form):
@@ -154,10 +153,6 @@ class _Echo:
         return value
 
 
-def _text_cell(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
 def _csv_lines(movements: Iterable[Movement], zone: dt.tzinfo) -> Iterator[str]:
     writer = csv.writer(_Echo())
     # A byte-order mark, so that spreadsheet programs read the file as UTF-8 (names with æ, ø, å).
@@ -176,12 +171,12 @@ def _csv_lines(movements: Iterable[Movement], zone: dt.tzinfo) -> Iterator[str]:
         yield writer.writerow(
             [
                 movement.at.astimezone(zone).isoformat(timespec="seconds"),
-                _text_cell(movement.kind),
-                _text_cell(movement.place),
-                _text_cell(", ".join(movement.products)),
+                csv_text_cell(movement.kind),
+                csv_text_cell(movement.place),
+                csv_text_cell(", ".join(movement.products)),
                 cents_to_str(movement.amount_cents),
                 "" if movement.balance_after_cents is None else cents_to_str(movement.balance_after_cents),
-                _text_cell(movement.balance),
+                csv_text_cell(movement.balance),
             ]
         )
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from cards.scoping import InstitutionFilter, InstitutionScoped
+from cardsystem.csv_cells import csv_text_cell
 from cardsystem.errors import DomainError
 from cardsystem.forms import MoneyField, errors_beside_fields
 from cardsystem.money import cents_to_str
@@ -32,14 +33,6 @@ from webshop.forms import RefundForm
 from webshop.models import ShopItem, ShopItemGroup, ShopItemOption, ShopOrder
 from webshop.orders import order_refund, places_taken
 from webshop.selectors import PaidListRow, item_paid_list
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 class ShopItemForm(forms.ModelForm):
@@ -167,10 +160,10 @@ def _paid_csv(*, item: ShopItem, rows: list[PaidListRow]) -> HttpResponse:
         order = row.order if row.order is not None and row.order.status != ShopOrder.Status.PENDING else None
         writer.writerow(
             [
-                _cell(row.holder.name),
-                _cell(row.holder.group),
+                csv_text_cell(row.holder.name),
+                csv_text_cell(row.holder.group),
                 _status_label(row),
-                _cell(order.option.label) if order and order.option else "",
+                csv_text_cell(order.option.label) if order and order.option else "",
                 cents_to_str(order.price_cents) if order else "",
                 order.get_paid_with_display() if order else "",
                 timezone.localtime(order.paid_at).isoformat(timespec="minutes") if order and order.paid_at else "",

@@ -10,6 +10,7 @@ from django.test import Client
 from pypdf import PdfReader
 
 from cards.models import Cardholder
+from cardsystem.csv_cells import csv_text_cell
 from payments.ledger import holder_accounts_get, opening_balance_post
 from payments.selectors import holder_month_statement
 from tests.factories import CardFactory, InstitutionFactory, ProductFactory, holder_with_balances
@@ -245,9 +246,7 @@ def test_the_csv_defuses_text_cells_a_spreadsheet_would_run_as_formulas(guardian
 
 
 def test_text_cells_starting_with_a_formula_sign_get_a_leading_quote() -> None:
-    from payments.views import _text_cell
-
-    assert [_text_cell(text) for text in ("=1+1", "+1", "-1", "@A1", "\t=1", "Rugbrød")] == [
+    assert [csv_text_cell(text) for text in ("=1+1", "+1", "-1", "@A1", "\t=1", "Rugbrød")] == [
         "'=1+1",
         "'+1",
         "'-1",

@@ -256,3 +256,14 @@ def test_another_institutions_order_cannot_be_refunded() -> None:
     assert answer.status_code == 404
     order.refresh_from_db()
     assert order.status == ShopOrder.Status.PAID
+
+
+def test_the_paid_list_csv_does_not_let_a_spreadsheet_run_a_name() -> None:
+    trip = item_for_groups("5B")
+    _guardian, holder = family(item=trip)
+    holder.name = "=HYPERLINK(1)"
+    holder.save()
+    client = signed_in(office_at(trip.institution))
+    answer = client.get(reverse("admin:webshop_shopitem_paid", args=[trip.pk]), {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(answer.content.decode())))
+    assert rows[1][0] == "'=HYPERLINK(1)"
