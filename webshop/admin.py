@@ -11,7 +11,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -30,6 +29,7 @@ from cardsystem.errors import DomainError
 from cardsystem.forms import MoneyField, errors_beside_fields
 from cardsystem.money import cents_to_str
 from webshop.forms import RefundForm
+from webshop.mails import item_announce_queue
 from webshop.models import ShopItem, ShopItemGroup, ShopItemOption, ShopOrder
 from webshop.orders import order_refund, places_taken
 from webshop.selectors import PaidListRow, item_paid_list
@@ -88,10 +88,7 @@ class ShopItemAdmin(InstitutionScoped, admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        item = form.instance
-        if item.active and item.announced_at is None:
-            # Announced once the item and its groups are committed, to the guardians of those groups.
-            transaction.on_commit(lambda: _announce_queue(item.pk))
+        item_announce_queue(item=form.instance)  # after the groups: they decide who is told
 
     def get_urls(self) -> list[URLPattern]:
         paid = path("<int:item_id>/paid/", self.admin_site.admin_view(self.paid_view), name="webshop_shopitem_paid")
@@ -132,12 +129,6 @@ class ShopItemAdmin(InstitutionScoped, admin.ModelAdmin):
             return response
         context |= {**self.admin_site.each_context(request), "opts": self.model._meta, "title": item.name}
         return TemplateResponse(request, "admin/webshop/shopitem/paid_list.html", context)
-
-
-def _announce_queue(item_id: int) -> None:
-    from webshop.tasks import item_announce_task  # tasks import the services
-
-    item_announce_task.delay(item_id)
 
 
 def _status_label(row: PaidListRow) -> str:

@@ -9,6 +9,7 @@ from django.utils import timezone, translation
 
 from accounts.language import user_language
 from accounts.models import User
+from outbox.services import task_send_on_commit
 from webshop.models import ShopItem, ShopOrder
 from webshop.receipts import receipt_context, receipt_pdf
 
@@ -42,6 +43,14 @@ def item_guardians(*, item: ShopItem) -> list[User]:
     if groups:
         holders &= Q(guardianships__holder__group__in=groups)
     return list(User.objects.filter(holders, is_active=True).distinct().order_by("pk"))
+
+
+def item_announce_queue(*, item: ShopItem) -> None:
+    """Once the saved item (and its groups) commit, announce it if it is on sale and was not yet."""
+    if item.active and item.announced_at is None:
+        from webshop.tasks import item_announce_task  # tasks import this module
+
+        task_send_on_commit(item_announce_task, item.pk)
 
 
 def item_announce(*, item_id: int) -> int:

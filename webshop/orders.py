@@ -9,7 +9,6 @@ A refund is the opposite movement, back to the extra balance or through the prov
 """
 
 import datetime as dt
-from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +21,7 @@ from accounts.models import User
 from cards.models import Card
 from cards.selectors import holder_list_for_guardian
 from cardsystem.errors import InvalidRequest, NotFound
+from outbox.services import task_send_on_commit
 from payments.errors import DebtLimitReached
 from payments.ledger import Leg, holder_accounts_lock, movement_post, system_account
 from payments.models import LedgerAccount, LedgerTransaction, Payment
@@ -127,7 +127,7 @@ def order_create(
             )
         order.save()
         if order.status == ShopOrder.Status.PAID:
-            transaction.on_commit(_receipt_mail_queue(order.pk))
+            _receipt_mail_send(order.pk)
     return order
 
 
@@ -171,11 +171,11 @@ def order_payment_settle(*, payment: Payment) -> LedgerTransaction:
             by=None,
             now=now,
         )
-        transaction.on_commit(_provider_refund_queue(order.pk))
+        _provider_refund_send(order.pk)
     else:
         order.status = ShopOrder.Status.PAID
         order.save()
-        transaction.on_commit(_receipt_mail_queue(order.pk))
+        _receipt_mail_send(order.pk)
     return order.sale_transaction
 
 
@@ -272,19 +272,13 @@ def order_for_guardian(*, guardian: User, order_id: int) -> ShopOrder:
     return order
 
 
-def _receipt_mail_queue(order_id: int) -> Callable[[], None]:
-    def queue() -> None:
-        from webshop.tasks import order_receipt_mail_task  # tasks import the services
+def _receipt_mail_send(order_id: int) -> None:
+    from webshop.tasks import order_receipt_mail_task  # tasks import the services
 
-        order_receipt_mail_task.delay(order_id)
-
-    return queue
+    task_send_on_commit(order_receipt_mail_task, order_id)
 
 
-def _provider_refund_queue(order_id: int) -> Callable[[], None]:
-    def queue() -> None:
-        from webshop.tasks import order_provider_refund_task
+def _provider_refund_send(order_id: int) -> None:
+    from webshop.tasks import order_provider_refund_task
 
-        order_provider_refund_task.delay(order_id)
-
-    return queue
+    task_send_on_commit(order_provider_refund_task, order_id)
