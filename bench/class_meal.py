@@ -35,6 +35,7 @@ from collections import Counter
 from typing import Any
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._measure import Clock, django_setup
 from bench._steps import database_recreate, database_url, step_run
 from bench.lunch_rush.database import django_env
 
@@ -112,30 +113,14 @@ def _percentile(values: list[float], q: float) -> float:
 # --- inside the Django process ------------------------------------------------------------------
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def say(self, text: str) -> None:
-        print(f"  [{time.perf_counter() - self.started:5.1f} s] {text}", file=sys.stderr, flush=True)
-
-
-def _django_setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cardsystem.settings")
-    sys.path.insert(0, str(PROJECT_DIR))
-    import django
-
-    django.setup()
-
-
 def _groups() -> list[str]:
     classes = int(os.environ.get("BENCH_CLASS_MEAL_CLASSES") or CLASSES)
     return [WARM_UP, COUNTED] + [f"{n // 3 + 1}{'ABC'[n % 3]}" for n in range(classes)]
 
 
 def fill() -> dict[str, Any]:
-    clock = _Clock()
-    _django_setup()
+    clock = Clock()
+    django_setup()
     from django.core.management import call_command
     from django.db import connection, transaction
 
@@ -259,8 +244,8 @@ class DbTimer:
 
 
 def measure() -> dict[str, Any]:
-    clock = _Clock()
-    _django_setup()
+    clock = Clock()
+    django_setup()
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

@@ -49,13 +49,12 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._steps import database_recreate, database_url
 from bench.low_balance_sweep import (
     RESULT_MARK,
     Clock,
     DbTimer,
     child_run,
-    database_recreate,
-    database_url,
     django_setup,
     ledger_trigger_off,
     rows_copy,

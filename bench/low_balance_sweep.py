@@ -43,17 +43,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._steps import database_recreate, database_url
 from bench.lunch_rush.cpu import CpuMeter, cpu_use
 from bench.lunch_rush.database import django_env
 from bench.lunch_rush.settings import BUSY_OTHER_CORES
 
 NAME = "low_balance_sweep"
-BASE_URL = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/"
 DB_NAME = os.environ.get("BENCH_SWEEP_DB_NAME") or "bench_low_balance_sweep"
 HOLDERS = int(os.environ.get("BENCH_SWEEP_HOLDERS") or 100_000)
 REPEATS = max(1, int(os.environ.get("BENCH_SWEEP_REPEATS") or 3))
@@ -75,18 +72,6 @@ RESULT_MARK = "RESULT "
 
 
 # The functions below (a throw-away database, a step in a fresh Django process, COPY) serve bench.guardian_pages too.
-
-
-def database_url(name: str) -> str:
-    parts = urlsplit(BASE_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-def database_recreate(name: str) -> None:
-    """Drop and create database `name` (it is kept after a run for inspection)."""
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def child_run(module: str, step: str, env: dict[str, str], timeout: float = 600) -> dict[str, Any]:

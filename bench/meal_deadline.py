@@ -40,13 +40,12 @@ import os
 import random
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._measure import Clock, Commits, Statements, django_setup, functions_timed, peak_reset, rss_mb
 from bench._steps import database_recreate, database_url, step_run
 from bench.lunch_rush.database import django_env
 
@@ -174,21 +173,6 @@ def _rows(results: dict[str, Any]) -> list[Row]:
 # --- inside the Django process ------------------------------------------------------------------
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def say(self, text: str) -> None:
-        print(f"  [{time.perf_counter() - self.started:5.1f} s] {text}", file=sys.stderr, flush=True)
-
-
-def _django_setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cardsystem.settings")
-    import django
-
-    django.setup()
-
-
 def _balances(rng: random.Random, price: int) -> tuple[int, int]:
     """(main, extra) of one cardholder, drawn so that each way of paying a meal occurs."""
     draw = rng.random()
@@ -209,8 +193,8 @@ def _balances(rng: random.Random, price: int) -> tuple[int, int]:
 
 
 def fill() -> dict[str, Any]:
-    clock = _Clock()
-    _django_setup()
+    clock = Clock()
+    django_setup()
     from django.core.management import call_command
     from django.db import connection, transaction
 
@@ -348,27 +332,6 @@ def fill() -> dict[str, Any]:
     }
 
 
-class _Statements:
-    """An execute_wrapper counting the statements by kind and the wall time spent in the driver.
-    It keeps counters only, so it costs no memory per statement (unlike CaptureQueriesContext)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.kinds: Counter[str] = Counter()
-        self.kind_seconds: dict[str, float] = {}
-
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        kind = _statement_kind(sql)
-        self.kinds[kind] += 1
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            elapsed = time.perf_counter() - start
-            self.seconds += elapsed
-            self.kind_seconds[kind] = self.kind_seconds.get(kind, 0.0) + elapsed
-
-
 def _statement_kind(sql: str) -> str:
     head = sql.lstrip()[:200]
     verb = head.split(" ", 1)[0].upper()
@@ -388,32 +351,6 @@ def _statement_kind(sql: str) -> str:
         if table in head:
             return f"{verb} {label}"
     return f"other {verb}"
-
-
-class _Commits:
-    """Times the commits of the connection (the deferred ledger triggers run there)."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self.seconds = 0.0
-        self.count = 0
-
-    def __enter__(self) -> _Commits:
-        original = self.connection.commit
-
-        def commit() -> None:
-            start = time.perf_counter()
-            try:
-                original()
-            finally:
-                self.seconds += time.perf_counter() - start
-                self.count += 1
-
-        self.connection.commit = commit
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.connection.commit  # the instance attribute goes; the class's method is back
 
 
 def _profile(day_id: int) -> dict[str, Any]:
@@ -449,21 +386,6 @@ def _profile(day_id: int) -> dict[str, Any]:
     }
 
 
-def _rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process, in MB."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _sep, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def _peak_reset() -> None:
-    # Writing 5 resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0).
-    Path("/proc/self/clear_refs").write_text("5")
-
-
 @contextmanager
 def _steps_timed(timings: dict[str, float]) -> Iterator[None]:
     """Time each step of the job, and the parts of its binding step, by wrapping their functions
@@ -480,25 +402,8 @@ def _steps_timed(timings: dict[str, float]) -> Iterator[None]:
         (job, "movements_post_batch", "  ledger writes, a batch per chunk"),
         (job, "_kitchen_notify", "kitchen task queued"),
     ]
-    originals = [(owner, name, label, getattr(owner, name)) for owner, name, label in targets]
-
-    def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                timings[label] = timings.get(label, 0.0) + time.perf_counter() - start
-
-        return wrapper
-
-    for owner, name, label, function in originals:
-        setattr(owner, name, timed(label, function))
-    try:
+    with functions_timed(targets, timings):
         yield
-    finally:
-        for owner, name, _label, function in originals:
-            setattr(owner, name, function)
 
 
 def _close(day_id: int) -> dict[str, Any]:
@@ -512,19 +417,19 @@ def _close(day_id: int) -> dict[str, Any]:
     day = SchoolDay.objects.select_related("institution").get(pk=day_id)
     gc.collect()
     objects_before = len(gc.get_objects())
-    rss_before, _peak = _rss_mb()
+    rss_before, _peak = rss_mb()
     load_before = os.getloadavg()[0]
-    _peak_reset()
-    statements = _Statements()
+    peak_reset()
+    statements = Statements(_statement_kind)
     steps: dict[str, float] = {}
-    commits = _Commits(connection)
+    commits = Commits(connection)
     with connection.execute_wrapper(statements), _steps_timed(steps), commits:
         start = time.perf_counter()
         cpu = time.process_time()
         result = meal_day_close(school_day=day)
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
-    rss_after, peak = _rss_mb()
+    rss_after, peak = rss_mb()
     load_after = os.getloadavg()[0]
     gc.collect()
     return {
@@ -606,8 +511,8 @@ def _warm_up() -> None:
 
 
 def measure() -> dict[str, Any]:
-    clock = _Clock()
-    _django_setup()
+    clock = Clock()
+    django_setup()
     from django.core import mail
     from django.test.utils import override_settings
 

@@ -37,13 +37,12 @@ import os
 import random
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from bench import PROJECT_DIR, Row, machine_info, write_json
+from bench._measure import Clock, Commits, Statements, django_setup, functions_timed, peak_reset, rss_mb
 from bench._steps import database_recreate, database_url, step_run
 from bench.lunch_rush.database import django_env
 
@@ -146,29 +145,14 @@ def _rows(results: dict[str, Any]) -> list[Row]:
 # --- inside the Django process ------------------------------------------------------------------
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def say(self, text: str) -> None:
-        print(f"  [{time.perf_counter() - self.started:5.1f} s] {text}", file=sys.stderr, flush=True)
-
-
-def _django_setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cardsystem.settings")
-    import django
-
-    django.setup()
-
-
 def _cpr(rng: random.Random) -> str:
     day = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 55))
     return f"{day:%d%m%y}{rng.randrange(0, 10_000):04d}"
 
 
 def fill() -> dict[str, Any]:
-    clock = _Clock()
-    _django_setup()
+    clock = Clock()
+    django_setup()
     from django.core.management import call_command
     from django.db import connection, transaction
 
@@ -269,22 +253,6 @@ def fill() -> dict[str, Any]:
     return {"holders": len(holders), "refunds": len(requests), "seconds": time.perf_counter() - clock.started}
 
 
-class _Statements:
-    """An execute_wrapper counting the statements by kind and the wall time spent in the driver."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.kinds: Counter[str] = Counter()
-
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        self.kinds[_statement_kind(sql)] += 1
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-
 def _statement_kind(sql: str) -> str:
     verb = sql.lstrip()[:10].split(" ", 1)[0].upper()
     target = sql[:300]
@@ -307,47 +275,6 @@ def _statement_kind(sql: str) -> str:
     return f"other {verb}"
 
 
-class _Commits:
-    """Times the commits of the connection (the deferred ledger triggers run there)."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self.seconds = 0.0
-        self.count = 0
-
-    def __enter__(self) -> _Commits:
-        original = self.connection.commit
-
-        def commit() -> None:
-            start = time.perf_counter()
-            try:
-                original()
-            finally:
-                self.seconds += time.perf_counter() - start
-                self.count += 1
-
-        self.connection.commit = commit
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        del self.connection.commit
-
-
-def _rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process, in MB."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _sep, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def _peak_reset() -> None:
-    # Writing 5 resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0).
-    Path("/proc/self/clear_refs").write_text("5")
-
-
 @contextmanager
 def _steps_timed(timings: dict[str, float]) -> Iterator[None]:
     """Time the steps inside the export by wrapping their functions for the duration."""
@@ -362,25 +289,8 @@ def _steps_timed(timings: dict[str, float]) -> Iterator[None]:
         (lifecycle, "batch_files_render", "export: files written"),
         (lifecycle, "batch_file_validate", "export: files checked"),
     ]
-    originals = [(owner, name, label, getattr(owner, name)) for owner, name, label in targets]
-
-    def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                timings[label] = timings.get(label, 0.0) + time.perf_counter() - start
-
-        return wrapper
-
-    for owner, name, label, function in originals:
-        setattr(owner, name, timed(label, function))
-    try:
+    with functions_timed(targets, timings):
         yield
-    finally:
-        for owner, name, _label, function in originals:
-            setattr(owner, name, function)
 
 
 def _approve_next(count: int) -> list[int]:
@@ -410,11 +320,11 @@ def _cycle(count: int) -> dict[str, Any]:
     builder = User.objects.get(email="builder@bench.example")
     approver = User.objects.get(email="approver@bench.example")
     gc.collect()
-    rss_before, _peak = _rss_mb()
-    _peak_reset()
-    statements = _Statements()
+    rss_before, _peak = rss_mb()
+    peak_reset()
+    statements = Statements(_statement_kind)
     steps: dict[str, float] = {}
-    commits = _Commits(connection)
+    commits = Commits(connection)
     export_s = 0.0
     files: dict[str, int] = {}
     with connection.execute_wrapper(statements), _steps_timed(steps), commits:
@@ -433,7 +343,7 @@ def _cycle(count: int) -> dict[str, Any]:
             export_s += time.perf_counter() - export_start
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
-    rss_after, peak = _rss_mb()
+    rss_after, peak = rss_mb()
     del checked
     ids = [batch.pk for batch in built]
     kinds = dict(PayoutBatch.objects.filter(pk__in=ids).values_list("kind", "pk"))
@@ -525,8 +435,8 @@ def _warm_up() -> None:
 
 
 def measure() -> dict[str, Any]:
-    clock = _Clock()
-    _django_setup()
+    clock = Clock()
+    django_setup()
     from payments.selectors import ledger_mismatches
     from payouts.batch_files import batch_files_render
     from payouts.batch_pdf import batch_summary_pdf
